@@ -1,0 +1,3 @@
+from darkembed.cli import run
+
+run()

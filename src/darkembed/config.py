@@ -1,0 +1,231 @@
+"""Configuration: YAML files validated into frozen pydantic models.
+
+`conf/default.yaml` (shipped inside the package as well, so an installed darkembed finds it) is the embedded
+default. A user's file overlays it key by key (mappings merge, lists and scalars replace). Unknown keys are errors
+that name the key and the file. Environment variables only set machine settings: `DARKEMBED_DATA_ROOT`,
+`DARKEMBED_TRACKING_URI` (or `MLFLOW_TRACKING_URI`) and Prefect's own `PREFECT_API_URL`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or invalid; the message names the file and the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrackingConfig(_Frozen):
+    """Where MLflow writes: a local SQLite store by default, a server URI in production."""
+
+    uri: str = "sqlite:///var/mlflow.db"
+    artifacts: str = "var/mlartifacts"
+    experiment: str = "darkembed"
+
+
+class NetworkConfig(_Frozen):
+    """One observed network and its inputs.
+
+    `captures` are glob patterns with a `{day}` placeholder formatted by Python's `str.format` with the day as a
+    `datetime.date`, e.g. `var/world/darknet-a/{day:%Y-%m-%d}/*.pcap.gz`.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: Literal["darknet", "honeypot"] = "darknet"
+    role: Literal["provider", "customer", "standalone"] = "standalone"
+    prefix: str | None = None
+    captures: list[str] = Field(default_factory=list)
+    legacy_traces: list[str] = Field(default_factory=list)
+    cowrie: list[str] = Field(default_factory=list)
+
+    @field_validator("captures", "legacy_traces", "cowrie")
+    @classmethod
+    def _placeholders(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            try:
+                p.format(day=dt.date(2000, 1, 1))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"pattern {p!r} may only use the placeholder {{day}}: {exc}") from exc
+        return patterns
+
+    def inputs_for(self, day: dt.date) -> dict[str, list[str]]:
+        """The glob patterns of this network for one day, by input kind."""
+        return {
+            "captures": [p.format(day=day) for p in self.captures],
+            "legacy_traces": [p.format(day=day) for p in self.legacy_traces],
+            "cowrie": [p.format(day=day) for p in self.cowrie],
+        }
+
+
+class PairConfig(_Frozen):
+    """A provider (has labels) and a customer (has none) that exchange anchors."""
+
+    provider: str
+    customer: str
+
+
+class IngestConfig(_Frozen):
+    """Packet ingest.
+
+    Attributes:
+        workers: parallel file parsers; 0 means one per core.
+        max_bad_offsets: how many bad records per file are reported with their byte offset.
+        keep_outside_day: keep packets whose timestamp falls outside the UTC day being ingested.
+    """
+
+    workers: int = Field(default=0, ge=0)
+    max_bad_offsets: int = Field(default=1000, ge=0)
+    keep_outside_day: bool = False
+
+
+class SimulateConfig(_Frozen):
+    """The traffic simulator's world (see `darkembed.simulate`)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    out: str = "var/world"
+    start: dt.date = dt.date(2023, 1, 1)
+    days: int = Field(default=3, ge=1)
+    scale: float = Field(default=0.02, gt=0)
+    seed: int = 15
+
+
+class Config(_Frozen):
+    """The whole resolved configuration of a darkembed run."""
+
+    data_root: str = "var/data"
+    seed: int = 15
+    tracking: TrackingConfig = TrackingConfig()
+    networks: list[NetworkConfig] = Field(default_factory=list)
+    pairs: list[PairConfig] = Field(default_factory=list)
+    ingest: IngestConfig = IngestConfig()
+    simulate: SimulateConfig = SimulateConfig()
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Config:
+        names = [n.name for n in self.networks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"network names must be unique, repeated: {', '.join(dupes)}")
+        for pair in self.pairs:
+            for side in (pair.provider, pair.customer):
+                if side not in names:
+                    raise ValueError(f"pair names network {side!r}, which is not declared under networks")
+        return self
+
+    def network(self, name: str) -> NetworkConfig:
+        """The network called `name`, or a `ConfigError` listing the declared ones."""
+        for n in self.networks:
+            if n.name == name:
+                return n
+        known = ", ".join(n.name for n in self.networks) or "none"
+        raise ConfigError(f"unknown network {name!r}; declared networks: {known}")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_root)
+
+    def hash(self) -> str:
+        """A short stable hash of the resolved configuration (names model versions and manifests)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+    def flat(self, section: str | None = None) -> dict[str, Any]:
+        """The configuration (or one section) flattened to dotted keys, for MLflow params."""
+        data = self.model_dump(mode="json")
+        if section is not None:
+            data = {section: data[section]}
+        return _flatten(data)
+
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(obj, list) and obj and all(isinstance(v, Mapping) for v in obj):
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = obj
+    return out
+
+
+def merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Overlay `overlay` on `base`: nested mappings merge, everything else replaces."""
+    out = dict(base)
+    for k, v in overlay.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def default_config_text() -> str:
+    """The text of the embedded default configuration."""
+    return resources.files("darkembed").joinpath("default.yaml").read_text()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def load_config(*paths: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load the embedded default, overlay each file in `paths` and then `overrides`, and validate.
+
+    Raises:
+        ConfigError: a file cannot be read or parsed, or a key is unknown or has a bad value; the message names
+            the file(s) and the dotted key.
+    """
+    data: dict[str, Any] = yaml.safe_load(default_config_text()) or {}
+    sources = ["<embedded default>"]
+    for p in paths:
+        data = merge(data, _read_yaml(Path(p)))
+        sources.append(str(p))
+    if overrides:
+        data = merge(data, overrides)
+    env_root = os.environ.get("DARKEMBED_DATA_ROOT")
+    if env_root:
+        data["data_root"] = env_root
+    env_uri = os.environ.get("DARKEMBED_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    if env_uri:
+        data.setdefault("tracking", {})
+        data["tracking"] = {**data["tracking"], "uri": env_uri}
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(x) for x in err["loc"]) or "<top level>"
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"  {key}: {msg}")
+        raise ConfigError(f"invalid configuration ({' + '.join(sources)}):\n" + "\n".join(problems)) from None

@@ -1,0 +1,90 @@
+"""Every table schema of darkembed, and the validation each writer applies.
+
+IPv4 addresses are `uint32` everywhere inside; dotted strings only at the edges (reports, CSV export).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+
+class SchemaError(ValueError):
+    """A table does not match the schema of the dataset it is written to."""
+
+
+#: One row per IPv4 packet received. Null where a field does not apply (ports of ICMP or of a non-first
+#: fragment, TCP options the packet does not carry).
+PACKETS = pa.schema(
+    [
+        pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=True),  # null only for pcapng simple blocks
+        pa.field("src_ip", pa.uint32(), nullable=False),
+        pa.field("dst_ip", pa.uint32(), nullable=True),  # null only for DarkVec legacy logs
+        pa.field("proto", pa.uint8(), nullable=False),
+        pa.field("ip_len", pa.uint16(), nullable=True),
+        pa.field("ttl", pa.uint8(), nullable=True),
+        pa.field("ip_id", pa.uint16(), nullable=True),
+        pa.field("frag_off", pa.uint16(), nullable=True),  # fragment offset in 8-byte units
+        pa.field("ip_flags", pa.uint8(), nullable=True),  # bit 1 = DF, bit 0 = MF
+        pa.field("src_port", pa.uint16(), nullable=True),
+        pa.field("dst_port", pa.uint16(), nullable=True),
+        pa.field("tcp_flags", pa.uint16(), nullable=True),  # 9 bits: NS CWR ECE URG ACK PSH RST SYN FIN
+        pa.field("tcp_seq", pa.uint32(), nullable=True),
+        pa.field("tcp_ack", pa.uint32(), nullable=True),
+        pa.field("tcp_win", pa.uint16(), nullable=True),
+        pa.field("tcp_mss", pa.uint16(), nullable=True),
+        pa.field("tcp_wscale", pa.uint8(), nullable=True),
+        pa.field("tcp_sackp", pa.bool_(), nullable=True),
+        pa.field("tcp_tsval", pa.uint32(), nullable=True),
+        pa.field("icmp_type", pa.uint8(), nullable=True),
+        pa.field("icmp_code", pa.uint8(), nullable=True),
+    ]
+)
+
+#: TCP flag bits as stored in `packets.tcp_flags`.
+TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR, TCP_NS = (1 << i for i in range(9))
+
+#: One row per source file of an ingest: what was read, kept and skipped.
+INGEST_REPORT = pa.schema(
+    [
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("records", pa.int64(), nullable=False),
+        pa.field("kept", pa.int64(), nullable=False),
+        pa.field("skipped", pa.map_(pa.string(), pa.int64()), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("error", pa.string(), nullable=True),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS}
+
+
+def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
+    """Return `table` with exactly `schema`'s columns, order and types, or raise a `SchemaError`.
+
+    Columns are cast safely (no overflow, no truncation); nulls in a non-nullable column are refused.
+
+    Args:
+        table: the table about to be written.
+        schema: the dataset schema.
+        where: the file or partition the table goes to, named in errors.
+    """
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise SchemaError(f"{where}: missing columns {missing}")
+    extra = [c for c in table.column_names if c not in schema.names]
+    if extra:
+        raise SchemaError(f"{where}: unexpected columns {extra}")
+    cols = []
+    for f in schema:
+        col = table.column(f.name)
+        if not col.type.equals(f.type):
+            try:
+                col = col.cast(f.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaError(f"{where}: column {f.name!r} cannot be {f.type}: {exc}") from exc
+        if not f.nullable and col.null_count:
+            raise SchemaError(f"{where}: column {f.name!r} has {col.null_count} nulls but may have none")
+        cols.append(col)
+    return pa.Table.from_arrays(cols, schema=schema)

@@ -1,0 +1,142 @@
+"""MLflow tracking: the only module of the library that talks to MLflow.
+
+One parent run per flow run, nested runs per stage. Runs record params (the flattened stage config), metrics
+(counts, timings, evaluation figures) and artifacts (resolved config, report tables, figures). Large tables stay in
+the data root; runs record their paths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from darkembed.config import Config, TrackingConfig
+
+log = logging.getLogger(__name__)
+
+
+def _mlflow():
+    import mlflow  # heavy import (~1 s): only when tracking is used
+
+    return mlflow
+
+
+def _local_sqlite_path(uri: str) -> Path | None:
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///") :])
+    return None
+
+
+def setup(cfg: TrackingConfig) -> str:
+    """Point MLflow at `cfg.uri` and make sure the experiment exists; returns the experiment id.
+
+    A local SQLite store gets its directory created and its artifacts under `cfg.artifacts`.
+    """
+    mlflow = _mlflow()
+    db = _local_sqlite_path(cfg.uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(cfg.uri)
+    exp = mlflow.get_experiment_by_name(cfg.experiment)
+    if exp is None:
+        location = None
+        if db is not None or cfg.uri.startswith("file:"):
+            art = Path(cfg.artifacts).resolve()
+            art.mkdir(parents=True, exist_ok=True)
+            location = art.as_uri()
+        exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    mlflow.set_experiment(experiment_id=exp_id)
+    return exp_id
+
+
+@contextmanager
+def run(
+    name: str,
+    *,
+    config: Config | None = None,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    nested: bool = False,
+) -> Iterator[Any]:
+    """Open an MLflow run (nested under the active one when `nested`), tagged and with params logged.
+
+    The tags always include the config hash and the code version when a config is given.
+    """
+    mlflow = _mlflow()
+    if config is not None and not nested:
+        setup(config.tracking)
+    all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+    if config is not None:
+        from darkembed.store import code_version
+
+        all_tags.setdefault("config_hash", config.hash())
+        sha = code_version()["git_sha"]
+        if sha:
+            all_tags.setdefault("git_sha", sha)
+    with mlflow.start_run(run_name=name, nested=nested, tags=all_tags) as active:
+        if params:
+            log_params(params)
+        yield active
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log params, stringified and cut to MLflow's value limit."""
+    mlflow = _mlflow()
+    clean = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v))[:6000] for k, v in params.items()}
+    items = list(clean.items())
+    for i in range(0, len(items), 100):
+        mlflow.log_params(dict(items[i : i + 100]))
+
+
+def log_metrics(metrics: Mapping[str, float | int | None], step: int | None = None) -> None:
+    """Log numeric metrics, skipping None and NaN (MLflow refuses neither but plots them badly)."""
+    mlflow = _mlflow()
+    clean = {}
+    for k, v in metrics.items():
+        if v is None:
+            continue
+        fv = float(v)
+        if math.isnan(fv):
+            continue
+        clean[_metric_key(k)] = fv
+    if clean:
+        mlflow.log_metrics(clean, step=step)
+
+
+def _metric_key(key: str) -> str:
+    # MLflow keys allow alphanumerics, _ - . space / : only.
+    return "".join(c if (c.isalnum() or c in "_-. /:") else "_" for c in key)
+
+
+def log_dict(obj: Any, artifact_file: str) -> None:
+    _mlflow().log_dict(obj, artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    _mlflow().log_text(text, artifact_file)
+
+
+def log_table(table: Any, artifact_file: str) -> None:
+    """Log a table (polars or pandas DataFrame, or pyarrow Table) as a JSON table artifact browsable in the UI."""
+    mlflow = _mlflow()
+    if hasattr(table, "to_pandas"):
+        table = table.to_pandas()
+    mlflow.log_table(table, artifact_file)
+
+
+def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
+    _mlflow().log_artifact(str(path), artifact_path)
+
+
+def log_config(config: Config) -> None:
+    """The resolved configuration as an artifact (YAML)."""
+    import yaml
+
+    log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config/resolved.yaml")

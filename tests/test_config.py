@@ -1,0 +1,62 @@
+import datetime as dt
+
+import pytest
+
+from darkembed.config import ConfigError, load_config
+
+
+def test_default_loads_and_declares_the_simulated_world():
+    cfg = load_config()
+    assert [n.name for n in cfg.networks] == ["darknet-a", "darknet-b", "honeypot"]
+    assert cfg.network("honeypot").kind == "honeypot"
+    assert cfg.network("darknet-a").inputs_for(dt.date(2023, 1, 2))["captures"] == [
+        "var/world/darknet-a/2023-01-02/*.pcap.gz"
+    ]
+
+
+def test_overlay_merges_mappings_and_replaces_lists(tmp_path):
+    f = tmp_path / "my.yaml"
+    f.write_text("ingest:\n  workers: 3\npairs: []\n")
+    cfg = load_config(f)
+    assert cfg.ingest.workers == 3
+    assert cfg.ingest.max_bad_offsets == 1000  # kept from the default
+    assert cfg.pairs == []
+    assert cfg.hash() != load_config().hash()
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("ingest:\n  wrokers: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert "ingest.wrokers: unknown key" in str(e.value)
+    assert str(f) in str(e.value)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text("ingest:\n  workers: [1,\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: line \d+"):
+        load_config(f)
+
+
+def test_pair_must_name_declared_networks(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("pairs:\n  - {provider: darknet-a, customer: nowhere}\n")
+    with pytest.raises(ConfigError, match="nowhere"):
+        load_config(f)
+
+
+def test_pattern_with_unknown_placeholder_is_refused(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("networks:\n  - name: x\n    captures: ['/data/{hour}/*.pcap']\n")
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_config(f)
+
+
+def test_environment_sets_machine_settings(monkeypatch):
+    monkeypatch.setenv("DARKEMBED_DATA_ROOT", "/srv/darkembed")
+    monkeypatch.setenv("DARKEMBED_TRACKING_URI", "http://mlflow:5000")
+    cfg = load_config()
+    assert cfg.data_root == "/srv/darkembed"
+    assert cfg.tracking.uri == "http://mlflow:5000"
