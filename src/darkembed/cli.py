@@ -48,7 +48,9 @@ def _setup_logging(verbose: bool) -> None:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (no traceback) and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -77,6 +79,101 @@ def show_config() -> None:
     cfg = get_config()
     sys.stdout.write(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     console.print(f"config hash: {cfg.hash()}")
+
+
+def prefect_env() -> None:
+    """Local defaults for Prefect when no server is configured: state under ./var, a patient ephemeral start."""
+    import os
+
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_HOME", str(Path("var/prefect").resolve()))
+        Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command("ingest")
+def ingest(
+    files: Annotated[list[Path] | None, typer.Argument(help="Capture or trace files (with --out).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Directory for part-<file>.parquet.")
+    ] = None,
+    network: Annotated[
+        list[str] | None, typer.Option("--network", "-n", help="Configured network(s).")
+    ] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", "-d", help="YYYY-MM-DD (default: yesterday UTC).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Parallel parsers (0 = one per core).")] = 0,
+) -> None:
+    """Ingest captures into Parquet.
+
+    Either `darkembed ingest FILES... --out DIR` (files as given), or `darkembed ingest --network NET --day D`
+    (the network's configured inputs of that day into the data root, through the ingest flow, logged to MLflow).
+    """
+    if files:
+        if out is None:
+            raise fail("files given without --out DIR: say where the Parquet files go")
+        _ingest_files(files, out, workers)
+        return
+    if out is not None:
+        raise fail("--out needs FILES; for configured networks use --network/--day")
+    cfg = get_config()
+    try:
+        for n in network or []:
+            cfg.network(n)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    prefect_env()
+    from flows.ingest import ingest_flow
+
+    try:
+        results = ingest_flow(day=day, networks=network, config=[str(p) for p in _State.config_paths])
+    except Exception as exc:  # the flow already logged details; show one clear line
+        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+    _print_reports([r for res in results for r in res["reports"]])
+
+
+def _ingest_files(files: list[Path], out: Path, workers: int) -> None:
+    import json
+
+    from rich.progress import Progress
+
+    from darkembed.ingest import CaptureError, ingest_many
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise fail(f"no such file: {', '.join(missing)}")
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task("ingest", total=len(files))
+        try:
+            results = ingest_many(files, out, workers=workers, progress=lambda _r: bar.advance(job))
+        except CaptureError as exc:
+            raise fail(str(exc)) from None
+    reports = [r.as_row() | {"bad": r.bad} for _, r in results]
+    (out / "ingest_report.json").write_text(json.dumps(reports, indent=2))
+    _print_reports(reports)
+
+
+def _print_reports(reports: list[dict]) -> None:
+    from rich.table import Table
+
+    t = Table(title="ingest report")
+    for col in ("file", "format", "records", "kept", "skipped", "seconds", "error"):
+        t.add_column(col, overflow="fold")
+    for r in reports:
+        skipped = ", ".join(f"{k}={v}" for k, v in sorted(r["skipped"].items())) or "-"
+        t.add_row(
+            Path(r["file"]).name,
+            r["format"],
+            str(r["records"]),
+            str(r["kept"]),
+            skipped,
+            f"{r['seconds']:.2f}",
+            r["error"] or "",
+        )
+    Console().print(t)
 
 
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`

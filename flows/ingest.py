@@ -1,0 +1,67 @@
+"""The ingest flow: every configured network's captures of one day into `packets` partitions, logged to MLflow."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from darkembed import tracking
+from flows.common import config_from, flow_tags, resolve_day
+from tasks.ingest import ingest_day
+
+
+def log_ingest_result(result: dict) -> None:
+    """Metrics and the per-file report table of one network-day, in the active MLflow run."""
+    reports = result["reports"]
+    kept = sum(r["kept"] for r in reports)
+    records = sum(r["records"] for r in reports)
+    seconds = sum(r["seconds"] for r in reports)
+    skipped: dict[str, int] = {}
+    for r in reports:
+        for k, v in r["skipped"].items():
+            skipped[k] = skipped.get(k, 0) + v
+    tracking.log_metrics(
+        {
+            "ingest.files": len(reports),
+            "ingest.records": records,
+            "ingest.packets": kept,
+            "ingest.bytes": sum(r["bytes"] for r in reports),
+            "ingest.seconds": seconds,
+            "ingest.packets_per_s": kept / seconds if seconds else None,
+            "ingest.files_with_errors": sum(1 for r in reports if r["error"]),
+            **{f"ingest.skipped.{k}": v for k, v in skipped.items()},
+        }
+    )
+    rows = [{**r, "skipped": ", ".join(f"{k}={v}" for k, v in r["skipped"].items())} for r in reports]
+    for r in rows:
+        r["bad"] = "; ".join(f"{reason}@{off}" for off, reason in r["bad"])
+    import pandas as pd
+
+    tracking.log_table(pd.DataFrame(rows), f"ingest/{result['network']}/{result['day']}/reports.json")
+
+
+@flow(name="ingest", flow_run_name="ingest[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def ingest_flow(
+    day: str | None = None, networks: Sequence[str] | None = None, config: Sequence[str] | None = None
+) -> list[dict]:
+    """Ingest one day (default: yesterday UTC) of the given networks (default: all configured)."""
+    cfg = config_from(config)
+    d = resolve_day(day)
+    names = list(networks or [n.name for n in cfg.networks])
+    for n in names:
+        cfg.network(n)  # fail fast on a typo
+    with tracking.run(f"ingest[{d}]", config=cfg, tags=flow_tags("ingest", day=d, networks=names)):
+        tracking.log_config(cfg)
+        tracking.log_params(cfg.flat("ingest"))
+        futures = [ingest_day.submit(cfg, n, d) for n in names]
+        results = []
+        for n, fut in zip(names, futures, strict=True):
+            res = fut.result()
+            with tracking.run(
+                f"ingest[{n}/{d}]", nested=True, tags={"stage": "ingest", "network": n, "day": d}
+            ):
+                log_ingest_result(res)
+            results.append(res)
+    return results
