@@ -54,5 +54,7 @@ def test_darkvec_log_with_and_without_header(tmp_path):
 def test_unknown_text_is_refused_with_the_first_line(tmp_path):
     p = tmp_path / "notes.txt"
     p.write_text("dear diary\n")
-    with pytest.raises(CaptureError, match=r"notes\.txt: not a legacy trace.*dear diary"):
+    with pytest.raises(
+        CaptureError, match=r"notes\.txt: not a capture .*nor a legacy text trace.*dear diary"
+    ):
         read_legacy(p)

@@ -117,8 +117,8 @@ def read_legacy(path: str | Path, *, max_bad: int = 1000) -> tuple[pa.Table, Ing
         report.format, columns, has_header = "darkvec-log", DARKVEC_COLUMNS, False
     else:
         raise CaptureError(
-            f"{path}: not a legacy trace (header 'ts ethtype src_ip ...') nor a DarkVec log "
-            f"('ts src_ip dst_port proto pck_len'); first line: {text_head[:120]!r}"
+            f"{path}: not a capture (libpcap/pcapng) nor a legacy text trace (header 'ts ethtype src_ip ...' "
+            f"or DarkVec log 'ts src_ip dst_port proto pck_len'); first line: {text_head[:120]!r}"
         )
     if not raw.strip():
         report.seconds = time.perf_counter() - t0
