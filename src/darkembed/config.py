@@ -92,6 +92,53 @@ class IngestConfig(_Frozen):
     keep_outside_day: bool = False
 
 
+class ActivityConfig(_Frozen):
+    """Which packets and hosts a day's corpus and graph are built from (REFERENCE.md 1.3, 7.6).
+
+    Attributes:
+        protocols: IP protocol numbers kept (TCP only by default).
+        honeypot_syn_only: for honeypot networks keep only TCP SYNs.
+        min_packets: activity threshold per host and day.
+        min_packets_rule: `ge` (at least `min_packets`, the papers) or `gt` (more than, the authors' code).
+        top_ports: destination services kept per day; the rest share one `other` bucket.
+    """
+
+    protocols: list[int] = Field(default_factory=lambda: [6])
+    honeypot_syn_only: bool = True
+    min_packets: int = Field(default=5, ge=1)
+    min_packets_rule: Literal["ge", "gt"] = "ge"
+    top_ports: int = Field(default=2500, ge=1)
+
+
+class CorpusConfig(_Frozen):
+    """The i-DarkVec corpus (REFERENCE.md 3.2, 3.3, 7.6).
+
+    Attributes:
+        variant: `per-port` (time-ordered senders per service, the default), `stream` (the authors' GNN-paper code:
+            all services concatenated, cut every `max_sentence` tokens) or `hourly` (DarkVec: one sentence per
+            service and hour).
+        max_sentence: tokens per sentence at most (gensim silently truncates sentences over 10,000 tokens).
+        dedup_consecutive: drop consecutive repeats of a sender inside a sentence.
+    """
+
+    variant: Literal["per-port", "stream", "hourly"] = "per-port"
+    max_sentence: int = Field(default=1000, ge=2, le=10000)
+    dedup_consecutive: bool = True
+
+
+class GraphConfig(_Frozen):
+    """The daily bipartite host-port graph (REFERENCE.md 4.1-4.3, 7.6).
+
+    Attributes:
+        edges: `daily` (packets of the day per host-port pair) or `month-first-day` (parity with the authors' code:
+            a pair appears only on the first day of the month it occurs, with its monthly count).
+        node_type_indicator: append a 38th feature, 1 for port nodes, 0 for hosts.
+    """
+
+    edges: Literal["daily", "month-first-day"] = "daily"
+    node_type_indicator: bool = True
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate`)."""
 
@@ -113,6 +160,9 @@ class Config(_Frozen):
     networks: list[NetworkConfig] = Field(default_factory=list)
     pairs: list[PairConfig] = Field(default_factory=list)
     ingest: IngestConfig = IngestConfig()
+    activity: ActivityConfig = ActivityConfig()
+    corpus: CorpusConfig = CorpusConfig()
+    graph: GraphConfig = GraphConfig()
     simulate: SimulateConfig = SimulateConfig()
 
     @model_validator(mode="after")
