@@ -58,9 +58,9 @@ def ipv4_to_str(expr: pl.Expr) -> pl.Expr:
     x = expr.cast(pl.UInt32)
     return pl.concat_str(
         [
-            ((x >> 24) & 255).cast(pl.String),
-            ((x >> 16) & 255).cast(pl.String),
-            ((x >> 8) & 255).cast(pl.String),
+            (x // 16777216 % 256).cast(pl.String),
+            (x // 65536 % 256).cast(pl.String),
+            (x // 256 % 256).cast(pl.String),
             (x & 255).cast(pl.String),
         ],
         separator=".",
