@@ -386,3 +386,12 @@ def test_org_mapped_to_unknown_is_dropped(tmp_path):
     )
     m = index.match(np.array([ip("192.0.2.1"), ip("192.0.2.200")], dtype=np.uint32))
     assert m.column("cls").tolist() == ["criminalip", "criminalip"]
+
+
+def test_match_accepts_series_and_lists(tmp_path):
+    import polars as pl
+
+    index = _index(tmp_path, {"censys": ["192.0.2.0/24"]})
+    want = [True, False]
+    assert index.match(pl.Series([ip("192.0.2.1"), ip("10.0.0.1")], dtype=pl.UInt32)).matched.tolist() == want
+    assert index.match([ip("192.0.2.1"), ip("10.0.0.1")]).matched.tolist() == want

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import polars as pl
 
 from darkembed.config import DEFAULT_ORG_CLASSES, LabelsConfig, ScannerListConfig
 from darkembed.labels.ipv4 import as_uint32, format_ipv4, parse_prefix
@@ -646,12 +647,14 @@ class ScannerIndex:
         """Longest-prefix match of N addresses.
 
         Args:
-            ips: uint32 (N,) addresses (a polars Series or list is converted).
+            ips: uint32 (N,) addresses (a polars Series or an iterable of ints is converted).
 
         Returns:
             A `ScannerMatch` with, per address, the index of the longest covering prefix or -1.
         """
-        ips = as_uint32(ips if isinstance(ips, np.ndarray) else np.fromiter(ips, dtype=np.uint64))
+        if not isinstance(ips, np.ndarray | pl.Series):
+            ips = np.fromiter(ips, dtype=np.uint64)
+        ips = as_uint32(ips)
         if not self._bounds.size:
             return ScannerMatch(np.full(ips.size, -1, dtype=np.int64), self)
         pos = np.searchsorted(self._bounds, ips, side="right") - 1
