@@ -180,3 +180,23 @@ def test_real_lists_label_real_scanner_addresses():
     assert rows_[shodan]["label"] == "shodan" and rows_[shodan]["source"] == "scanner:openfilters"
     assert rows_[umich]["label"] == "u_mich"
     assert (out["label"] == "unknown").sum() == out.height - 2
+
+
+def test_external_labels_join_the_precedence(lists, cowrie):
+    ext = pl.DataFrame(
+        {
+            "src_ip": [ip("10.0.0.8"), ip("10.0.0.5"), ip("192.0.2.1"), ip("10.9.9.9")],
+            "label": ["spammer", "spammer", "spammer", "spammer"],
+        }
+    )
+    rows = by_host(label_day(day_packets(), DAY, lists, cowrie, LabelsConfig(), external=ext))
+    assert (rows["10.0.0.8"]["label"], rows["10.0.0.8"]["source"]) == ("spammer", "external:spammer")
+    # the honeypot's own evidence is preferred as source; both are recorded
+    assert rows["10.0.0.5"]["source"] == "honeypot:spammer"
+    assert rows["10.0.0.5"]["sources"] == ["honeypot:spammer", "external:spammer"]
+    assert rows["192.0.2.1"]["label"] == "censys"  # the list still wins
+    assert "external:spammer" in rows["192.0.2.1"]["sources"]
+    with pytest.raises(ValueError, match=r"\['censys'\] are not among"):
+        label_day(
+            day_packets(), DAY, lists, None, external=pl.DataFrame({"src_ip": [1], "label": ["censys"]})
+        )

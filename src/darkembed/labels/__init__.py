@@ -3,7 +3,7 @@
 Entry points:
     * `load_scanner_lists(cfg, day)` / `load_scanner_list(path, format, ...)`: scanner lists with load reports.
     * `read_cowrie(paths)`: Cowrie events and a report.
-    * `label_day(packets, day, scanner_lists, cowrie_events, cfg)`: the `labels` dataset rows of one day.
+    * `label_day(packets, day, scanner_lists, cowrie_events, cfg, external=None)`: the `labels` rows of one day.
 """
 
 from darkembed.labels.assign import label_day, labels_table

@@ -15,8 +15,10 @@ brute-forcer > spammer) honeypot labels only fill hosts that no list or fingerpr
 
 Source strings (the `source` column and the `sources` list, always in this order):
     `scanner:<list name>`, `fingerprint:mirai`, `fingerprint:zmap`, `fingerprint:masscan`,
-    `fingerprint:backscatter`, `honeypot:exploiter`, `honeypot:brute-forcer`, `honeypot:spammer`;
-    an `unknown` host's `source` is `none`.
+    `fingerprint:backscatter`, `honeypot:exploiter`, `honeypot:brute-forcer`, `honeypot:spammer`,
+    `external:mirai`, `external:exploiter`, `external:brute-forcer`, `external:spammer`;
+    an `unknown` host's `source` is `none`. External labels (e.g. a spam blocklist, REFERENCE.md 7.6) come in
+    through `label_day(..., external=...)`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from darkembed.schemas import LABELS, conform
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+#: Kinds an `external` labels frame may carry.
+EXTERNAL_KINDS = ("mirai", "exploiter", "brute-forcer", "spammer")
 NO_SOURCE = "none"
 
 #: Source string of every non-scanner kind.
@@ -57,6 +61,7 @@ def label_day(
     scanner_lists: Sequence[ScannerList] | ScannerIndex,
     cowrie_events: pl.DataFrame | pl.LazyFrame | None = None,
     cfg: LabelsConfig | None = None,
+    external: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Label every source host of one network's day.
 
@@ -67,6 +72,9 @@ def label_day(
             a prebuilt `ScannerIndex`.
         cowrie_events: the day's Cowrie events as `read_cowrie` returns them, or None (no honeypot).
         cfg: the `labels` configuration section; defaults to `LabelsConfig()`.
+        external: optional labels from outside (e.g. a spam blocklist feed): columns `src_ip` (uint32) and
+            `label`, one of `EXTERNAL_KINDS`. Such a label counts as that kind for the precedence, with source
+            `external:<kind>` (an internal source of the same kind is preferred as `source`).
 
     Returns:
         One row per source host, sorted by `src_ip`, with the columns of `LABELS` (see `schemas.LABELS`).
@@ -108,14 +116,16 @@ def label_day(
         [pl.col(c).fill_null(0 if HONEYPOT_COLUMNS[c] == pl.Int64() else False) for c in hp_cols]
     )
 
+    hosts = _join_external(hosts, external)
+
     def source_of(kind: str) -> pl.Expr:
         if kind == "scanner":
             return pl.concat_str([pl.lit("scanner:"), pl.col("scanner_list")])
-        return pl.lit(KIND_SOURCES[kind])
+        return pl.lit(KIND_SOURCES.get(kind) or f"external:{kind[4:]}")
 
     # The `sources` lists are built once per distinct combination of matched kinds (a handful per day) and
     # joined back: building a list per host in polars (concat_list + drop_nulls) costs ~1 s per million hosts.
-    order = ["scanner", *KIND_SOURCES]
+    order = ["scanner", *KIND_SOURCES, *(f"ext:{k}" for k in EXTERNAL_KINDS)]
     mask = pl.sum_horizontal([pl.col(k).cast(pl.UInt16) * (1 << i) for i, k in enumerate(order)])
     hosts = hosts.with_columns(mask.cast(pl.UInt16).alias("_mask"))
     combos = hosts.select("_mask", "scanner_list").unique()
@@ -124,7 +134,7 @@ def label_day(
             "sources",
             [
                 [
-                    f"scanner:{lst}" if k == "scanner" else KIND_SOURCES[k]
+                    f"scanner:{lst}" if k == "scanner" else KIND_SOURCES.get(k) or f"external:{k[4:]}"
                     for i, k in enumerate(order)
                     if bits & (1 << i)
                 ]
@@ -139,8 +149,15 @@ def label_day(
     source: pl.Expr = pl.lit(NO_SOURCE)
     for kind in reversed(cfg.precedence):
         value = pl.col("scanner_class") if kind == "scanner" else pl.lit(kind)
-        label = pl.when(pl.col(kind)).then(value).otherwise(label)
-        source = pl.when(pl.col(kind)).then(source_of(kind)).otherwise(source)
+        if kind in EXTERNAL_KINDS:
+            ext = f"ext:{kind}"
+            label = pl.when(pl.col(kind) | pl.col(ext)).then(value).otherwise(label)
+            source = (
+                pl.when(pl.col(kind)).then(source_of(kind)).when(ext).then(source_of(ext)).otherwise(source)
+            )
+        else:
+            label = pl.when(pl.col(kind)).then(value).otherwise(label)
+            source = pl.when(pl.col(kind)).then(source_of(kind)).otherwise(source)
 
     out = hosts.with_columns(label.alias("label"), source.alias("source")).sort("src_ip")
     table = conform(out.select(LABELS.names).to_arrow(), LABELS, f"labels {day}")
@@ -153,6 +170,34 @@ def label_day(
         ", ".join(f"{r['label']}={r['count']}" for r in counts.head(12).iter_rows(named=True)),
     )
     return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def _join_external(hosts: pl.DataFrame, external: pl.DataFrame | None) -> pl.DataFrame:
+    """Add one boolean `ext:<kind>` column per `EXTERNAL_KINDS` entry (false without an external frame)."""
+    if external is None or external.is_empty():
+        return hosts.with_columns([pl.lit(False).alias(f"ext:{k}") for k in EXTERNAL_KINDS])
+    missing = {"src_ip", "label"} - set(external.columns)
+    if missing:
+        raise ValueError(f"external labels need columns src_ip and label; missing {sorted(missing)}")
+    bad = sorted(set(external["label"].unique().to_list()) - set(EXTERNAL_KINDS))
+    if bad:
+        raise ValueError(f"external labels {bad} are not among {', '.join(EXTERNAL_KINDS)}")
+    flags = (
+        external.select(pl.col("src_ip").cast(pl.UInt32), "label")
+        .unique()
+        .with_columns(pl.lit(True).alias("_hit"))
+        .pivot(on="label", index="src_ip", values="_hit")
+    )
+    flags = flags.rename({k: f"ext:{k}" for k in EXTERNAL_KINDS if k in flags.columns})
+    hosts = hosts.join(flags, on="src_ip", how="left")
+    return hosts.with_columns(
+        [
+            pl.col(f"ext:{k}").fill_null(False)
+            if f"ext:{k}" in hosts.columns
+            else pl.lit(False).alias(f"ext:{k}")
+            for k in EXTERNAL_KINDS
+        ]
+    )
 
 
 def labels_table(frame: pl.DataFrame, where: str = "labels") -> pa.Table:
