@@ -176,7 +176,7 @@ class FingerprintConfig(_Frozen):
     zmap_min_packets: int = Field(default=3, ge=1)
     zmap_window: int | None = Field(default=65535, ge=0, le=65535)
     masscan_min_packets: int = Field(default=3, ge=1)
-    masscan_window: int | None = Field(default=None, ge=0, le=65535)
+    masscan_window: int | None = Field(default=1024, ge=0, le=65535)
     backscatter_min_packets: int = Field(default=1, ge=1)
 
 

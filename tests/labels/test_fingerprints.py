@@ -31,6 +31,11 @@ def rows() -> list[dict]:
         pkt("10.0.0.6", dst_port=p, tcp_seq=s, tcp_win=1024, ip_id=masscan_id(DST, p, s))
         for p, s in ((80, 111), (443, 2222), (8080, 3_000_000_000))
     ]
+    # K: the masscan relation with another window (masscan sends 1024)
+    r += [
+        pkt("10.0.0.11", dst_port=p, tcp_seq=s, tcp_win=5840, ip_id=masscan_id(DST, p, s))
+        for p, s in ((80, 1), (81, 2), (82, 3))
+    ]
     # G: RST and ICMP port unreachable only; H: an RST and a SYN (a scanner, not backscatter)
     r += [pkt("10.0.0.7", tcp_flags=RST), pkt("10.0.0.7", proto=1, icmp_type=3, icmp_code=3)]
     r += [pkt("10.0.0.8", tcp_flags=RST), pkt("10.0.0.8")]
@@ -44,7 +49,7 @@ def rows() -> list[dict]:
 def test_counts_and_flags_per_host():
     out = host_fingerprints(packets(rows())).collect()
     assert dict(zip(out.columns, out.dtypes, strict=True)) == FINGERPRINT_COLUMNS
-    assert out["src_ip"].to_list() == sorted(ip(f"10.0.0.{i}") for i in range(1, 11))
+    assert out["src_ip"].to_list() == sorted(ip(f"10.0.0.{i}") for i in range(1, 12))
     got = {
         f"10.0.0.{r['src_ip'] & 255}": (
             r["packets"],
@@ -70,6 +75,7 @@ def test_counts_and_flags_per_host():
         "10.0.0.8": (2, 0, 0, 0, 1, False, False, False, False),
         "10.0.0.9": (1, 0, 0, 0, 0, False, False, False, False),
         "10.0.0.10": (1, 0, 0, 0, 0, False, False, False, False),
+        "10.0.0.11": (3, 0, 0, 0, 0, False, False, False, False),
     }
 
 
@@ -92,24 +98,11 @@ def test_thresholds_come_from_config():
         "masscan": [],
         "backscatter": [],
     }
-    # masscan window filter: 1024 keeps F; 65535 drops it
-    assert (
-        host_fingerprints(packets(rows()), FingerprintConfig(masscan_window=1024))
-        .collect()
-        .filter(pl.col("masscan"))
-        .height
-        == 1
-    )
-    assert (
-        host_fingerprints(packets(rows()), FingerprintConfig(masscan_window=65535))
-        .collect()
-        .filter(pl.col("masscan"))
-        .height
-        == 0
-    )
 
+    # masscan window: any window flags F and K; 65535 flags neither
+    def masscan_hosts(window):
+        out = host_fingerprints(packets(rows()), FingerprintConfig(masscan_window=window)).collect()
+        return sorted(f"10.0.0.{x & 255}" for x in out.filter(pl.col("masscan"))["src_ip"])
 
-def test_empty_day_gives_an_empty_frame_with_the_columns():
-    out = host_fingerprints(packets([])).collect()
-    assert out.height == 0
-    assert out.columns == list(FINGERPRINT_COLUMNS)
+    assert masscan_hosts(None) == ["10.0.0.11", "10.0.0.6"]
+    assert masscan_hosts(65535) == []

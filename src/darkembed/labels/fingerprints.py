@@ -7,7 +7,7 @@ of `FingerprintConfig`. Everything is one lazy polars aggregation; no Python loo
 Fingerprints (a "SYN" is a TCP segment with SYN set and ACK clear; other flags such as ECE/CWR may be set):
     * `mirai`: SYN whose 32-bit sequence number equals the destination address (`tcp_seq == dst_ip`).
     * `zmap`: SYN with IP ID 54321 and (by default) window 65535: ZMap before v4.1.0.
-    * `masscan`: SYN with `ip_id == (dst_ip ^ dst_port ^ tcp_seq) & 0xffff` (optionally window 1024).
+    * `masscan`: SYN with `ip_id == (dst_ip ^ dst_port ^ tcp_seq) & 0xffff` and (by default) window 1024.
     * `backscatter`: the host sent only SYN-ACK, RST or ICMP destination-unreachable packets, i.e. it answers
       spoofed traffic and is a victim, not a scanner. It is recorded as a source; it labels a host only if the
       precedence names it (not by default), since a class of flood victims would pollute scanner classes.

@@ -213,7 +213,9 @@ def _read_text(path: Path) -> str:
         ) from exc
 
 
-def _add_token(b: _Builder, file: Path, lineno: int, raw: str, token: str, org: str, until=None) -> bool:
+def _add_token(
+    b: _Builder, file: Path, lineno: int, raw: str, token: str, org: str, until: dt.date | None = None
+) -> bool:
     """Parse one address/CIDR token into `b`; returns whether it was an IPv4 or IPv6 entry (not malformed)."""
     if ":" in token:
         b.report.ipv6_skipped += 1
