@@ -106,3 +106,9 @@ def test_thresholds_come_from_config():
 
     assert masscan_hosts(None) == ["10.0.0.11", "10.0.0.6"]
     assert masscan_hosts(65535) == []
+
+
+def test_empty_day_gives_an_empty_frame_with_the_columns():
+    out = host_fingerprints(packets([])).collect()
+    assert out.height == 0
+    assert out.columns == list(FINGERPRINT_COLUMNS)
