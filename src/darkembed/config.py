@@ -209,7 +209,8 @@ class LabelsConfig(_Frozen):
 
     Attributes:
         scanner_lists: the acknowledged-scanner lists; a day uses those in force that day.
-        org_classes: organisation -> class name (overlays merge with the defaults).
+        org_classes: organisation -> class name (a YAML overlay merges with the defaults; a table passed
+            directly replaces them).
         fingerprints: packet-fingerprint thresholds.
         honeypot: Cowrie rules.
         precedence: label kinds, strongest first; a host gets the first kind it matched, else `unknown`. Kinds

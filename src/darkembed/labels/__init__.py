@@ -6,8 +6,8 @@ Entry points:
     * `label_day(packets, day, scanner_lists, cowrie_events, cfg, external=None)`: the `labels` rows of one day.
 """
 
-from darkembed.labels.assign import label_day, labels_table
-from darkembed.labels.cowrie import CowrieLogError, CowrieReport, honeypot_labels, read_cowrie
+from darkembed.labels.assign import EXTERNAL_KINDS, label_day, labels_table
+from darkembed.labels.cowrie import COWRIE_EVENTS, CowrieLogError, CowrieReport, honeypot_labels, read_cowrie
 from darkembed.labels.fingerprints import host_fingerprints
 from darkembed.labels.scanners import (
     LoadReport,
@@ -22,6 +22,8 @@ from darkembed.labels.scanners import (
 )
 
 __all__ = [
+    "COWRIE_EVENTS",
+    "EXTERNAL_KINDS",
     "CowrieLogError",
     "CowrieReport",
     "LoadReport",
