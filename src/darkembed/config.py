@@ -151,6 +151,153 @@ class SimulateConfig(_Frozen):
     seed: int = 15
 
 
+#: Organisation (list or file name, lowercased) -> class name. Keys are matched first on the raw organisation
+#: name and then on its normalised form (see `darkembed.labels.scanners.normalise_org`); organisations absent
+#: from the table keep their normalised name as class. Mapping to `unknown` drops an organisation's entries.
+DEFAULT_ORG_CLASSES: dict[str, str] = {
+    "censys": "censys",
+    "cybercasa": "driftnet",
+    "cyber.casa": "driftnet",
+    "driftnet": "driftnet",
+    "internet-measurement": "driftnet",  # driftnet's current domain
+    "internet-census": "internetcensus",
+    "bitsight": "internetcensus",  # BitSight runs internet-census.org ([D-code] notebook 05)
+    "netsystemsresearch": "netsystems",
+    "strechoid": "stretchoid",  # OpenFilters spells the file strechoid_v4.txt
+    "umich": "u_mich",
+    "stanford": "u_stanford",
+    "caida": "u_caida_ark",
+    "isi": "u_isi_ant",
+    "team-cymru": "cymru",
+    "erratasec": "errata",
+    "arbor-observatory": "arbor",
+    "recordedfuture": "securitytrails",  # Recorded Future / SecurityTrails
+    "paloaltonetworks": "expanse",  # Palo Alto Networks / Cortex Xpanse
+    "bufferover": "bufferoverrun",
+}
+
+
+class ScannerListConfig(_Frozen):
+    """One acknowledged-scanner list and the days it is in force.
+
+    Attributes:
+        path: a file, or for `folder` a directory of `<org>[_v4|_v6].txt` files; for `ipset` a file or a
+            directory of `*.ipset` files. Relative paths are relative to the working directory.
+        format: `csv` (`ip,class` rows), `folder`, `ipset` (restore files) or `json` (`[{ip, scanner,
+            last_seen}]`).
+        name: the list's name in label sources; defaults to the file or directory name.
+        valid_from: first day (inclusive, UTC) the list is in force; None = since ever.
+        valid_to: last day (inclusive, UTC) the list is in force; None = for ever.
+        last_seen_grace_days: `json` only: an entry stops matching this many days after its `last_seen`;
+            None ignores `last_seen`.
+    """
+
+    path: str
+    format: Literal["csv", "folder", "ipset", "json"]
+    name: str | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
+    last_seen_grace_days: int | None = Field(default=30, ge=0)
+
+    @model_validator(mode="after")
+    def _period(self) -> ScannerListConfig:
+        if self.valid_from and self.valid_to and self.valid_from > self.valid_to:
+            raise ValueError(f"valid_from {self.valid_from} is after valid_to {self.valid_to}")
+        return self
+
+
+class FingerprintConfig(_Frozen):
+    """Per-host, per-day packet-count thresholds of the tool fingerprints (DATA.md section 5).
+
+    Attributes:
+        mirai_min_packets: TCP SYNs with `tcp_seq == dst_ip` a host must send to be Mirai-like.
+        zmap_min_packets: TCP SYNs with IP ID 54321 (ZMap before 4.1.0); one packet matches by chance 1 in 65,536.
+        zmap_window: TCP window those SYNs must also carry; None = any.
+        masscan_min_packets: TCP SYNs with `ip_id == (dst_ip ^ dst_port ^ tcp_seq) & 0xffff`.
+        masscan_window: TCP window those SYNs must also carry (masscan sends 1024); None = any.
+        backscatter_min_packets: packets a host whose traffic is only SYN-ACK, RST or ICMP unreachable must send
+            to be flagged as backscatter.
+    """
+
+    mirai_min_packets: int = Field(default=1, ge=1)
+    zmap_min_packets: int = Field(default=3, ge=1)
+    zmap_window: int | None = Field(default=65535, ge=0, le=65535)
+    masscan_min_packets: int = Field(default=3, ge=1)
+    masscan_window: int | None = Field(default=1024, ge=0, le=65535)
+    backscatter_min_packets: int = Field(default=1, ge=1)
+
+
+class HoneypotConfig(_Frozen):
+    """Labels derived from Cowrie logs ([TNSM] section VII-B, DATA.md section 3).
+
+    Attributes:
+        bruteforce_more_than: a host with more than this many login attempts (failed plus successful) in the
+            day is a brute-forcer.
+        exploiter_strict: an exploiter's download must carry a URL with one of `exploiter_url_schemes`
+            (captured shell redirects carry none, or `/dev/null`).
+        exploiter_url_schemes: URL schemes accepted in strict mode.
+        spammer_smtp_ports: destination ports of `cowrie.direct-tcpip.request` events that count as SMTP relaying.
+        spammer_min_requests: such requests a host must make to be a spammer; None disables the rule.
+    """
+
+    bruteforce_more_than: int = Field(default=10, ge=0)
+    exploiter_strict: bool = False
+    exploiter_url_schemes: list[str] = Field(default_factory=lambda: ["http", "https", "ftp", "tftp"])
+    spammer_smtp_ports: list[int] = Field(default_factory=lambda: [25, 465, 587])
+    spammer_min_requests: int | None = Field(default=1, ge=1)
+
+
+#: Every label kind a precedence list may name; `scanner` stands for the class of the matched scanner list.
+LABEL_KINDS = ("scanner", "mirai", "exploiter", "brute-forcer", "spammer", "zmap", "masscan", "backscatter")
+
+
+class LabelsConfig(_Frozen):
+    """Host labels per network and day: scanner lists, packet fingerprints, honeypot rules and their precedence.
+
+    Attributes:
+        scanner_lists: the acknowledged-scanner lists; a day uses those in force that day.
+        org_classes: organisation -> class name (a YAML overlay merges with the defaults; a table passed
+            directly replaces them).
+        fingerprints: packet-fingerprint thresholds.
+        honeypot: Cowrie rules.
+        precedence: label kinds, strongest first; a host gets the first kind it matched, else `unknown`. Kinds
+            left out (by default `zmap`, `masscan`, `backscatter`) are recorded in `sources` but never label.
+    """
+
+    scanner_lists: list[ScannerListConfig] = Field(
+        default_factory=lambda: [ScannerListConfig(path="var/world/scanners", format="folder", name="world")]
+    )
+    org_classes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ORG_CLASSES))
+    fingerprints: FingerprintConfig = FingerprintConfig()
+    honeypot: HoneypotConfig = HoneypotConfig()
+    precedence: list[str] = Field(
+        default_factory=lambda: ["scanner", "mirai", "exploiter", "brute-forcer", "spammer"]
+    )
+
+    @field_validator("precedence")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        bad = [k for k in kinds if k not in LABEL_KINDS]
+        if bad:
+            raise ValueError(f"unknown label kinds {bad}; known: {', '.join(LABEL_KINDS)}")
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"label kinds repeated in precedence: {kinds}")
+        return kinds
+
+    @field_validator("org_classes")
+    @classmethod
+    def _lower(cls, table: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): v.strip() for k, v in table.items()}
+
+    @model_validator(mode="after")
+    def _names(self) -> LabelsConfig:
+        names = [lst.name or Path(lst.path).name for lst in self.scanner_lists]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"scanner list names must be unique (set `name`), repeated: {', '.join(dupes)}")
+        return self
+
+
 class Config(_Frozen):
     """The whole resolved configuration of a darkembed run."""
 
@@ -164,6 +311,7 @@ class Config(_Frozen):
     corpus: CorpusConfig = CorpusConfig()
     graph: GraphConfig = GraphConfig()
     simulate: SimulateConfig = SimulateConfig()
+    labels: LabelsConfig = LabelsConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Config:

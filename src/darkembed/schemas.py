@@ -57,7 +57,33 @@ INGEST_REPORT = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS}
+#: One row per source host of a network's day (`labels/network=<net>/day=<d>/labels.parquet`), sorted by
+#: `src_ip`: the label chosen by precedence, its source, and the evidence an analyst needs to see why. Written by
+#: `darkembed.labels.label_day`; source strings are documented in `darkembed.labels.assign`.
+LABELS = pa.schema(
+    [
+        pa.field("src_ip", pa.uint32(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),  # a scanner class, mirai, exploiter, ... or unknown
+        pa.field("source", pa.string(), nullable=False),  # the source of `label`, e.g. scanner:<list>; none
+        pa.field("sources", pa.list_(pa.string()), nullable=False),  # every source that matched, fixed order
+        pa.field("scanner_class", pa.string(), nullable=True),  # class of the matched scanner prefix
+        pa.field("org", pa.string(), nullable=True),  # organisation as written in the scanner list
+        pa.field("scanner_list", pa.string(), nullable=True),  # name of the list of the matched prefix
+        pa.field("prefix", pa.uint32(), nullable=True),  # matched prefix: network address ...
+        pa.field("prefix_len", pa.uint8(), nullable=True),  # ... and length (longest match)
+        pa.field("packets", pa.int64(), nullable=False),  # packets of the host that day
+        pa.field("mirai_packets", pa.int64(), nullable=False),  # SYNs with tcp_seq == dst_ip
+        pa.field("zmap_packets", pa.int64(), nullable=False),  # SYNs with ZMap's IP ID (and window)
+        pa.field("masscan_packets", pa.int64(), nullable=False),  # SYNs with masscan's IP ID relation
+        pa.field("backscatter_packets", pa.int64(), nullable=False),  # SYN-ACK, RST, ICMP unreachable
+        pa.field("login_attempts", pa.int64(), nullable=False),  # Cowrie failed + successful logins
+        pa.field("logins", pa.int64(), nullable=False),  # Cowrie successful logins
+        pa.field("downloads", pa.int64(), nullable=False),  # Cowrie file downloads that qualify
+        pa.field("smtp_requests", pa.int64(), nullable=False),  # Cowrie direct-tcpip requests to SMTP ports
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS, "labels": LABELS}
 
 
 def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:

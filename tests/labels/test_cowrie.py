@@ -1,0 +1,218 @@
+"""Cowrie reader (both schema generations, events without src_ip, gzip, bad lines) and honeypot rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+
+import polars as pl
+import pytest
+
+from darkembed.config import HoneypotConfig
+from darkembed.labels.cowrie import COWRIE_EVENTS, CowrieLogError, honeypot_labels, read_cowrie
+from tests.labels.helpers import ip
+
+
+def ev(eventid: str, session: str, ts: str = "2023-01-01T10:00:00.000000Z", **fields) -> str:
+    return json.dumps(
+        {"eventid": eventid, "timestamp": ts, "session": session, "sensor": "hp1", "message": "", **fields}
+    )
+
+
+def new_generation() -> list[str]:
+    """Cowrie 2.x: `duplicate`, `duration_ms`; a later event without src_ip."""
+    s = "a1"
+    return [
+        ev(
+            "cowrie.session.connect",
+            s,
+            src_ip="192.0.2.10",
+            src_port=5000,
+            dst_ip="10.0.0.1",
+            dst_port=22,
+            protocol="ssh",
+        ),
+        ev("cowrie.client.kex", s, src_ip="192.0.2.10"),  # ignored event id
+        *[
+            ev("cowrie.login.failed", s, src_ip="192.0.2.10", username="root", password=str(i))
+            for i in range(3)
+        ],
+        ev("cowrie.login.success", s, username="root", password="admin"),  # no src_ip: from the connect event
+        ev(
+            "cowrie.session.file_download",
+            s,
+            url="http://203.0.113.5/bins/x86",
+            outfile="var/x",
+            shasum="ab",
+            duplicate=False,
+        ),
+        ev("cowrie.session.closed", s, src_ip="192.0.2.10", duration_ms=1500),
+    ]
+
+
+def old_generation() -> list[str]:
+    """Cowrie 1.x: `unique`, `duration` in seconds; a redirect capture without url."""
+    s = "b2"
+    return [
+        ev(
+            "cowrie.session.connect",
+            s,
+            src_ip="192.0.2.20",
+            src_port=5001,
+            dst_ip="10.0.0.1",
+            dst_port=23,
+            protocol="telnet",
+        ),
+        ev("cowrie.login.success", s, src_ip="192.0.2.20", username="admin", password="admin"),
+        ev(
+            "cowrie.session.file_download",
+            s,
+            src_ip="192.0.2.20",
+            outfile="/dev/null",
+            shasum="cd",
+            unique=True,
+        ),
+        ev("cowrie.session.closed", s, src_ip="192.0.2.20", duration=12.5),
+    ]
+
+
+def brute_forcer(n: int, src: str = "192.0.2.30", session: str = "c3") -> list[str]:
+    return [ev("cowrie.session.connect", session, src_ip=src, dst_port=22, protocol="ssh")] + [
+        ev("cowrie.login.failed", session, src_ip=src, username="u", password=str(i)) for i in range(n)
+    ]
+
+
+def write(path, lines: list[str], gz: bool = False):
+    data = ("\n".join(lines) + "\n").encode()
+    if gz:
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def test_both_generations_and_missing_src_ip(tmp_path):
+    f = write(tmp_path / "cowrie.json.2023-01-01", new_generation() + old_generation())
+    events, report = read_cowrie([f])
+    assert dict(zip(events.columns, events.dtypes, strict=True)) == COWRIE_EVENTS
+    assert report.ignored == 1 and report.problems == [] and report.no_src_ip == 0
+    assert report.events == events.height == len(new_generation()) - 1 + len(old_generation())
+    success = events.filter(pl.col("eventid") == "cowrie.login.success")
+    assert success["src_ip"].to_list() == [ip("192.0.2.10"), ip("192.0.2.20")]
+    dl = events.filter(pl.col("eventid") == "cowrie.session.file_download")
+    assert dl["duplicate"].to_list() == [False, False]  # duplicate=False; unique=True
+    assert dl["url"].to_list() == ["http://203.0.113.5/bins/x86", None]
+    closed = events.filter(pl.col("eventid") == "cowrie.session.closed")
+    assert closed["duration_s"].to_list() == [1.5, 12.5]
+    assert events["ts"][0] == dt.datetime(2023, 1, 1, 10, tzinfo=dt.UTC)
+    connect = events.filter(pl.col("eventid") == "cowrie.session.connect")
+    assert connect["protocol"].to_list() == ["ssh", "telnet"] and connect["dst_port"].to_list() == [22, 23]
+
+
+def test_gzip_multiple_files_and_a_connect_in_an_earlier_file(tmp_path):
+    a = write(tmp_path / "cowrie.json.2023-01-01.gz", new_generation()[:1], gz=True)
+    b = write(
+        tmp_path / "cowrie.json.2023-01-02", [ev("cowrie.login.success", "a1", username="x", password="y")]
+    )
+    events, report = read_cowrie([a, b])
+    assert report.files == [str(a), str(b)]
+    assert events["src_ip"].to_list() == [ip("192.0.2.10"), ip("192.0.2.10")]
+
+
+def test_malformed_lines_reported_with_file_and_line(tmp_path, caplog):
+    lines = new_generation()
+    lines.insert(2, '{"eventid": "cowrie.login.failed", "session": "a1", ')  # line 3: cut JSON
+    lines.insert(4, '["not", "an", "event"]')  # line 5
+    lines.append(ev("cowrie.login.failed", "zz", username="x"))  # session without any source
+    f = write(tmp_path / "cowrie.json", lines)
+    with caplog.at_level(logging.WARNING):
+        events, report = read_cowrie([f])
+    assert [(p.file, p.line) for p in report.problems] == [(str(f), 3), (str(f), 5)]
+    assert "invalid JSON" in report.problems[0].reason and "no `eventid`" in report.problems[1].reason
+    assert f"{f}:3" in caplog.text
+    assert report.no_src_ip == 1
+    assert events.height == len(new_generation()) - 1  # the rest is read
+
+
+def test_a_file_that_is_not_a_cowrie_log_raises_naming_it(tmp_path):
+    f = tmp_path / "junk.bin"
+    f.write_bytes(b"\x00\x01\x02 not json\n\xff\xfe\n")
+    with pytest.raises(CowrieLogError, match="not a Cowrie JSON log") as e:
+        read_cowrie([f])
+    assert str(f) in str(e.value)
+    with pytest.raises(CowrieLogError, match="not found"):
+        read_cowrie([tmp_path / "absent.json"])
+
+
+def test_ipv6_sources_dropped_and_mapped_ipv4_read(tmp_path):
+    f = write(
+        tmp_path / "c.json",
+        [
+            ev("cowrie.session.connect", "v6", src_ip="2001:db8::1"),
+            ev("cowrie.login.failed", "v6", src_ip="2001:db8::1"),
+            ev("cowrie.session.connect", "m4", src_ip="::ffff:192.0.2.99"),
+        ],
+    )
+    events, report = read_cowrie([f])
+    assert events["src_ip"].to_list() == [ip("192.0.2.99")]
+    assert report.no_src_ip == 2
+
+
+def _labels(lines: list[str], tmp_path, **cfg) -> dict[str, dict]:
+    events, _ = read_cowrie([write(tmp_path / "c.json", lines)])
+    out = honeypot_labels(events, HoneypotConfig(**cfg), day=dt.date(2023, 1, 1))
+    return {f"192.0.2.{r['src_ip'] & 255}": r for r in out.iter_rows(named=True)}
+
+
+def test_brute_forcer_needs_more_than_ten_attempts(tmp_path):
+    lines = brute_forcer(10, "192.0.2.30", "s30") + brute_forcer(9, "192.0.2.31", "s31")
+    lines += [ev("cowrie.login.success", "s31", src_ip="192.0.2.31", username="a", password="b")]  # 10 in all
+    lines += brute_forcer(11, "192.0.2.32", "s32")
+    got = _labels(lines, tmp_path)
+    assert {k: (v["login_attempts"], v["brute-forcer"]) for k, v in got.items()} == {
+        "192.0.2.30": (10, False),
+        "192.0.2.31": (10, False),
+        "192.0.2.32": (11, True),
+    }
+    assert _labels(lines, tmp_path, bruteforce_more_than=9)["192.0.2.30"]["brute-forcer"]
+
+
+def test_exploiter_and_strict_mode(tmp_path):
+    lines = new_generation() + old_generation()
+    # a host that downloads without ever logging in (impossible in a shell, but the rule must hold)
+    lines += [ev("cowrie.session.file_download", "d4", src_ip="192.0.2.40", url="http://x/y")]
+    lines += [
+        ev("cowrie.login.success", "e5", src_ip="192.0.2.50"),
+        ev("cowrie.session.file_download.failed", "e5", src_ip="192.0.2.50", url="http://x/z", error="404"),
+    ]
+    lax = _labels(lines, tmp_path)
+    assert {k for k, v in lax.items() if v["exploiter"]} == {"192.0.2.10", "192.0.2.20"}
+    strict = _labels(lines, tmp_path, exploiter_strict=True)
+    assert {k for k, v in strict.items() if v["exploiter"]} == {"192.0.2.10"}  # redirect capture has no URL
+    assert strict["192.0.2.20"]["downloads"] == 0 and lax["192.0.2.20"]["downloads"] == 1
+    tftp_only = _labels(
+        [*new_generation()[:-2], ev("cowrie.session.file_download", "a1", url="TFTP://203.0.113.5/m")],
+        tmp_path,
+        exploiter_strict=True,
+    )
+    assert tftp_only["192.0.2.10"]["exploiter"]
+
+
+def test_spammer_from_smtp_tunnel_requests(tmp_path):
+    lines = [
+        ev("cowrie.session.connect", "f6", src_ip="192.0.2.60"),
+        ev("cowrie.direct-tcpip.request", "f6", dst_ip="203.0.113.25", dst_port=25, src_port=1),
+        ev("cowrie.session.connect", "g7", src_ip="192.0.2.70"),
+        ev("cowrie.direct-tcpip.request", "g7", dst_ip="203.0.113.80", dst_port=80, src_port=1),
+    ]
+    got = _labels(lines, tmp_path)
+    assert (got["192.0.2.60"]["spammer"], got["192.0.2.70"]["spammer"]) == (True, False)
+    assert not _labels(lines, tmp_path, spammer_min_requests=None)["192.0.2.60"]["spammer"]
+
+
+def test_events_outside_the_day_do_not_count(tmp_path):
+    lines = brute_forcer(11, "192.0.2.30", "s30")
+    lines = [x.replace("2023-01-01T10", "2023-01-02T10") if i > 5 else x for i, x in enumerate(lines)]
+    got = _labels(lines, tmp_path)
+    assert got["192.0.2.30"]["login_attempts"] == 5
