@@ -130,12 +130,11 @@ class GraphConfig(_Frozen):
     """The daily bipartite host-port graph (REFERENCE.md 4.1-4.3, 7.6).
 
     Attributes:
-        edges: `daily` (packets of the day per host-port pair) or `month-first-day` (parity with the authors' code:
-            a pair appears only on the first day of the month it occurs, with its monthly count).
+        edges: `daily`: packets of the day per host-port pair (the fix of REFERENCE.md 7.1 item 1).
         node_type_indicator: append a 38th feature, 1 for port nodes, 0 for hosts.
     """
 
-    edges: Literal["daily", "month-first-day"] = "daily"
+    edges: Literal["daily"] = "daily"
     node_type_indicator: bool = True
 
 
