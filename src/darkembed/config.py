@@ -138,6 +138,34 @@ class GraphConfig(_Frozen):
     node_type_indicator: bool = True
 
 
+class W2VConfig(_Frozen):
+    """i-DarkVec Word2Vec hyper-parameters (REFERENCE.md 3.4, 7.6).
+
+    Attributes:
+        size: embedding dimension e.
+        window: context window c.
+        negative: negative samples per positive.
+        sample: down-sampling of frequent words (0 = off).
+        min_count: minimum occurrences of a host to enter the vocabulary.
+        epochs: passes over a day's corpus in an incremental update.
+        first_epochs: passes on the first day (from scratch).
+        workers: training threads; 1 gives reproducible runs.
+        seed: vector initialisation and sampling seed.
+    """
+
+    size: int = Field(default=128, ge=2)
+    window: int = Field(default=5, ge=1)
+    negative: int = Field(default=5, ge=1)
+    sample: float = Field(default=0.0, ge=0)
+    min_count: int = Field(default=1, ge=1)
+    epochs: int = Field(default=1, ge=1)
+    first_epochs: int = Field(default=1, ge=1)
+    workers: int = Field(default=1, ge=1)
+    seed: int = 15
+    alpha: float = Field(default=0.025, gt=0)
+    min_alpha: float = Field(default=0.0001, gt=0)
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate`)."""
 
@@ -309,6 +337,7 @@ class Config(_Frozen):
     activity: ActivityConfig = ActivityConfig()
     corpus: CorpusConfig = CorpusConfig()
     graph: GraphConfig = GraphConfig()
+    w2v: W2VConfig = W2VConfig()
     simulate: SimulateConfig = SimulateConfig()
     labels: LabelsConfig = LabelsConfig()
 

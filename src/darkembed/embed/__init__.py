@@ -1,0 +1,1 @@
+"""Host embeddings: i-DarkVec (`w2v`) and graph neural networks (`gnn`)."""
