@@ -1,10 +1,12 @@
-"""Helpers shared by the flows: configuration, the day to process, MLflow run tags."""
+"""Helpers shared by the flows: configuration, the day to process, MLflow run tags and stage logging."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from darkembed import tracking
 from darkembed.config import Config, load_config
 from darkembed.layout import parse_day
 
@@ -23,6 +25,14 @@ def resolve_day(day: str | dt.date | None) -> dt.date:
     return parse_day(day)
 
 
+def network_names(cfg: Config, networks: Sequence[str] | None) -> list[str]:
+    """The networks to run (all configured ones by default), validated."""
+    names = list(networks or [n.name for n in cfg.networks])
+    for n in names:
+        cfg.network(n)
+    return names
+
+
 def flow_tags(flow: str, **extra: object) -> dict[str, str]:
     """MLflow tags of a flow's parent run: flow name and run id (when run by Prefect), plus `extra`."""
     tags = {"flow": flow}
@@ -38,3 +48,34 @@ def flow_tags(flow: str, **extra: object) -> dict[str, str]:
         {k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for k, v in extra.items()}
     )
     return tags
+
+
+def numeric_metrics(prefix: str, result: Mapping[str, Any]) -> dict[str, float]:
+    """Numbers of a stage result as `prefix.key` metrics (one level of nested dicts flattened)."""
+    out: dict[str, float] = {}
+    for k, v in result.items():
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int | float):
+            out[f"{prefix}.{k}"] = float(v)
+        elif isinstance(v, Mapping):
+            for k2, v2 in v.items():
+                if isinstance(v2, int | float) and not isinstance(v2, bool):
+                    out[f"{prefix}.{k}.{k2}"] = float(v2)
+    return out
+
+
+def log_stage(stage: str, result: Mapping[str, Any], **tags: Any) -> None:
+    """One nested MLflow run for a stage result of one network-day (metrics + the result as JSON)."""
+    name = f"{stage}[{result.get('network', '')}/{result.get('day', '')}]"
+    with tracking.run(
+        name,
+        nested=True,
+        tags={
+            "stage": stage,
+            **{k: v for k, v in result.items() if k in ("network", "day", "method")},
+            **tags,
+        },
+    ):
+        tracking.log_metrics(numeric_metrics(stage, result))
+        tracking.log_dict(dict(result), f"{stage}/result.json")

@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed import tracking
-from flows.common import config_from, flow_tags, resolve_day
+from flows.common import config_from, flow_tags, network_names, resolve_day
 from tasks.ingest import ingest_day
 
 
@@ -49,9 +49,7 @@ def ingest_flow(
     """Ingest one day (default: yesterday UTC) of the given networks (default: all configured)."""
     cfg = config_from(config)
     d = resolve_day(day)
-    names = list(networks or [n.name for n in cfg.networks])
-    for n in names:
-        cfg.network(n)  # fail fast on a typo
+    names = network_names(cfg, networks)
     with tracking.run(f"ingest[{d}]", config=cfg, tags=flow_tags("ingest", day=d, networks=names)):
         tracking.log_config(cfg)
         tracking.log_params(cfg.flat("ingest"))

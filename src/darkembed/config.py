@@ -166,6 +166,17 @@ class W2VConfig(_Frozen):
     min_alpha: float = Field(default=0.0001, gt=0)
 
 
+class EmbedConfig(_Frozen):
+    """Which embedding methods the pipeline trains per network and day.
+
+    Attributes:
+        methods: any of `idarkvec` and the GNN methods (`gcn`, `igcn`, `gcngru`, `igcngru`, each optionally with
+            the suffix `-nofeat` for the variant without node features).
+    """
+
+    methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate`)."""
 
@@ -338,6 +349,7 @@ class Config(_Frozen):
     corpus: CorpusConfig = CorpusConfig()
     graph: GraphConfig = GraphConfig()
     w2v: W2VConfig = W2VConfig()
+    embed: EmbedConfig = EmbedConfig()
     simulate: SimulateConfig = SimulateConfig()
     labels: LabelsConfig = LabelsConfig()
 

@@ -114,3 +114,36 @@ def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:
             raise SchemaError(f"{where}: column {f.name!r} has {col.null_count} nulls but may have none")
         cols.append(col)
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+def embeddings_schema(dim: int) -> pa.Schema:
+    """`embeddings.parquet`: one row per host active that day, its vector as a fixed-size float32 list."""
+    return pa.schema(
+        [
+            pa.field("src_ip", pa.uint32(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+def embeddings_table(ips, vectors) -> pa.Table:
+    """An embeddings table from (n,) uint32 addresses and an (n, dim) float32 matrix."""
+    import numpy as np
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = x.shape[1] if x.ndim == 2 else 0
+    flat = pa.array(x.reshape(-1), type=pa.float32())
+    vec = pa.FixedSizeListArray.from_arrays(flat, dim)
+    return pa.Table.from_arrays(
+        [pa.array(np.asarray(ips, dtype=np.uint32)), vec], schema=embeddings_schema(dim)
+    )
+
+
+def embeddings_arrays(table: pa.Table):
+    """(n,) uint32 addresses and the (n, dim) float32 matrix of an embeddings table."""
+    import numpy as np
+
+    vec = table.column("vector").combine_chunks()
+    dim = vec.type.list_size
+    x = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+    return table.column("src_ip").to_numpy().astype(np.uint32), x

@@ -1,0 +1,41 @@
+"""The embedding flow: train every configured method for each network on one day.
+
+It is its own flow so that a deployment can run it on a GPU work pool (infra/prefect.yaml); locally the nightly
+flow calls it inline as a subflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import config_from, log_stage, network_names, resolve_day
+from tasks.embed import embed_idarkvec
+
+TASKS = {"idarkvec": embed_idarkvec}
+
+
+@flow(name="embed", flow_run_name="embed[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def embed_flow(
+    day: str | None = None,
+    networks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    config: Sequence[str] | None = None,
+) -> list[dict]:
+    """Update the embeddings of `day` for each network and method (continuing the previous day's checkpoints)."""
+    cfg = config_from(config)
+    d = resolve_day(day)
+    names = network_names(cfg, networks)
+    wanted = list(methods or cfg.embed.methods)
+    unknown = [m for m in wanted if m not in TASKS]
+    if unknown:
+        raise ValueError(f"unknown embedding method(s) {unknown}; available: {sorted(TASKS)}")
+    futures = [(m, n, TASKS[m].submit(cfg, n, d)) for m in wanted for n in names]
+    results = []
+    for m, _n, fut in futures:
+        res = fut.result()
+        log_stage("embed", res, method=m)
+        results.append(res)
+    return results

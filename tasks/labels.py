@@ -1,0 +1,57 @@
+"""Prefect task of the labels stage: one network-day's `labels` partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from darkembed.config import Config
+from darkembed.ingest import expand_inputs
+from darkembed.labels import label_day as _label_day
+from darkembed.labels import labels_table, load_scanner_lists, read_cowrie
+from darkembed.layout import Layout
+from darkembed.schemas import LABELS
+from darkembed.store import write_partition
+from tasks.common import packets_lazy
+
+
+def cowrie_files(config: Config, day: dt.date) -> list:
+    """Cowrie logs of the day from every honeypot network: honeypot labels are global ground truth."""
+    patterns = [p for n in config.networks for p in n.inputs_for(day)["cowrie"]]
+    return expand_inputs(patterns)
+
+
+@task(name="labels", task_run_name="labels[{network}/{day}]", cache_policy=NO_CACHE)
+def label_day(config: Config, network: str, day: dt.date) -> dict:
+    """Label the network's active sources of `day`; returns counts per label and source."""
+    lists = load_scanner_lists(config.labels, day)
+    files = cowrie_files(config, day)
+    events = None
+    problems = 0
+    if files:
+        events, report = read_cowrie(files)
+        problems = len(report.problems)
+    frame = _label_day(packets_lazy(config, network, day), day, lists, events, config.labels)
+    table = labels_table(frame, f"labels[{network}/{day}]")
+    part = Layout(config.data_path).labels(network, day)
+    with write_partition(
+        part,
+        dataset="labels",
+        inputs=[*files, *[sl.path for sl in lists if getattr(sl, "path", None)]],
+        config_hash=config.hash(),
+    ) as w:
+        w.write_table("labels.parquet", table, LABELS)
+    per_label = frame.group_by("label").len().sort("label")
+    per_source = frame.explode("sources").group_by("sources").len().sort("sources")
+    return {
+        "network": network,
+        "day": day.isoformat(),
+        "partition": str(part),
+        "hosts": frame.height,
+        "labels": dict(per_label.iter_rows()),
+        "sources": {str(k): v for k, v in per_source.iter_rows()},
+        "cowrie_files": len(files),
+        "cowrie_problems": problems,
+    }
