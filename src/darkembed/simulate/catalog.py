@@ -13,8 +13,9 @@ from importlib import resources
 import numpy as np
 
 # Tool fingerprints of the probes (DATA.md section 5).
-TOOL_MIRAI, TOOL_ZMAP, TOOL_MASSCAN, TOOL_LINUX, TOOL_WINDOWS, TOOL_RAW = range(6)
-TOOL_NAMES = ("mirai", "zmap", "masscan", "linux", "windows", "raw")
+# `none`: the host sends no TCP probes (backscatter, UDP and ICMP noise).
+TOOL_MIRAI, TOOL_ZMAP, TOOL_MASSCAN, TOOL_LINUX, TOOL_WINDOWS, TOOL_RAW, TOOL_NONE = range(7)
+TOOL_NAMES = ("mirai", "zmap", "masscan", "linux", "windows", "raw", "none")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ CLASSES: tuple[ClassSpec, ...] = (
     ClassSpec("mirai", "mirai", 2158, 95, 63942, 4.6, 1.0, honeypot=0.7),
     ClassSpec("bruteforcer", "bruteforcer", 246, 1020, 328747, 10.0, 1.0, honeypot=0.8),
     ClassSpec("spammer", "spammer", 252, 7048, 157785, 10.0, 0.8, honeypot=0.5),
-    ClassSpec("exploiter", "exploiter", 27, 8, 4780, 2.0, 0.8, honeypot=0.95, darknet=0.5),
+    ClassSpec("exploiter", "exploiter", 27, 8, 4780, 2.0, 0.8, honeypot=0.95, darknet=0.8),
     ClassSpec(
         "shadowserver",
         "scanner",
@@ -133,9 +134,9 @@ CLASS_INDEX: dict[str, int] = {c.name: i for i, c in enumerate(CLASSES)}
 
 # Unknown background behaviours and their share of unknown hosts.
 UNKNOWN_SUBTYPES = ("prober", "telnet", "horizontal", "backscatter", "udp", "icmp")
-UNKNOWN_SHARES = np.array([0.45, 0.07, 0.02, 0.26, 0.15, 0.05])
+UNKNOWN_SHARES = np.array([0.46, 0.07, 0.01, 0.26, 0.15, 0.05])
 # Relative volume per unknown subtype (the horizontal scanners are the heavy hitters).
-UNKNOWN_VOLUME = np.array([1.0, 0.6, 12.0, 0.8, 0.4, 0.3])
+UNKNOWN_VOLUME = np.array([1.0, 0.6, 6.0, 0.8, 0.4, 0.3])
 # Extra unknown hosts that send fewer than 5 packets a day, relative to the unknown target.
 LOW_VOLUME_SHARE = 0.6
 

@@ -19,6 +19,8 @@ from darkembed.simulate import catalog as C
 log = logging.getLogger(__name__)
 
 MIRAI_FAMILIES = 12
+#: Scanner organisations that also probe the first 5 UDP ports of `catalog.UDP_PORTS` (8 % of their packets).
+UDP_SCANNERS = ("shadowserver", "censys", "driftnet")
 N_PORTS = 65536
 
 # Address space that never sources Internet traffic: 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
@@ -78,6 +80,7 @@ class Population:
     aux: np.ndarray
     tsbase: np.ndarray
     targets: dict[str, float] = field(default_factory=dict)  # active hosts per darknet-day, per class
+    both: float = 1.0  # probability that a host of a class without fixed visibility is seen by every darknet
 
     def __len__(self) -> int:
         return len(self.ip)
@@ -107,21 +110,51 @@ class Schedules:
     popular: list[np.ndarray]
 
 
-def visibility_both(anchor_share: float, n_darknets: int) -> float:
-    """Probability `q` that a host is seen by every darknet, so that `anchor_share` of one darknet's hosts are
-    seen by another: a host is in all darknets with probability q, else in one darknet chosen uniformly.
-    The pairwise share is q / (q + (1 - q) / k); solved for q."""
+def _pair_share(q: float, k: int) -> float:
+    """Share of one darknet's hosts that another darknet sees too, for a class seen by all darknets with
+    probability q and otherwise by one darknet chosen uniformly among k."""
+    per = q + (1 - q) / k
+    return q / per if per > 0 else 0.0
+
+
+def solve_both(anchor_share: float, n_darknets: int, fixed: list[tuple[float, float]], free: float) -> float:
+    """The probability q that a host of a class without a fixed visibility is seen by every darknet, so that the
+    expected anchor share over all classes is `anchor_share`.
+
+    Args:
+        anchor_share: wanted share of a darknet's active hosts that another darknet sees on the same day.
+        n_darknets: number of darknets k.
+        fixed: (active hosts per darknet-day, q) of the classes whose q is fixed (scanner organisations).
+        free: active hosts per darknet-day of all other classes together.
+    """
     k = max(n_darknets, 1)
-    s = min(max(anchor_share, 0.0), 1.0)
-    if k == 1 or s >= 1.0:
+    if k == 1:
         return 1.0
-    return s / (k - s * (k - 1)) if s > 0 else 0.0
+    total = free + sum(t for t, _ in fixed)
+    if free <= 0 or total <= 0:
+        return 1.0
+    fixed_part = sum(t * _pair_share(q, k) for t, q in fixed)
+    want = (anchor_share * total - fixed_part) / free
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if _pair_share(mid, k) < want:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def _lifetimes(rng: np.random.Generator, n: int, mean: float, days: int) -> np.ndarray:
     if not np.isfinite(mean) or mean <= 0:
         return np.full(n, days + 1, dtype=np.int64)
     return rng.geometric(min(1.0, 1.0 / mean), size=n).astype(np.int64)
+
+
+def _class_target(spec: C.ClassSpec, sim: SimulateConfig, scale: float) -> float:
+    mix = sim.class_mix.get(spec.name, 1.0)
+    target = spec.hosts * scale * mix
+    return max(target, float(sim.min_hosts)) if mix > 0 else target
 
 
 def build_population(
@@ -147,17 +180,26 @@ def build_population(
         raise ValueError(
             f"simulate.class_mix names unknown classes {sorted(unknown_mix)}; known: {C.CLASS_NAMES}"
         )
-    q_all = visibility_both(sim.anchor_share, n_darknets)
     per_darknet = lambda q: q + (1 - q) / max(n_darknets, 1)  # noqa: E731
+    # first pass: active hosts per darknet-day of each class, to solve the shared visibility q
+    fixed, free = [], 0.0
+    for spec in C.CLASSES:
+        t = _class_target(spec, sim, scale)
+        if spec.blocks:
+            cap = len(C.block_addresses(C.load_blocks(spec.blocks))) * 0.8
+            t = min(t, cap * per_darknet(spec.both if spec.both is not None else 1.0) * spec.darknet)
+        if spec.both is not None:
+            fixed.append((t, spec.both))
+        else:
+            free += t
+    q_all = solve_both(sim.anchor_share, n_darknets, fixed, free)
     churn = sim.churn
     rows: list[dict[str, np.ndarray]] = []
     targets: dict[str, float] = {}
     scanner_ips: list[np.ndarray] = []
     n_random = 0
     for ci, spec in enumerate(C.CLASSES):
-        target = spec.hosts * scale * sim.class_mix.get(spec.name, 1.0)
-        if sim.class_mix.get(spec.name, 1.0) > 0:
-            target = max(target, float(sim.min_hosts))
+        target = _class_target(spec, sim, scale)
         q = spec.both if spec.both is not None else q_all
         alive_n = target / (per_darknet(q) * spec.darknet)
         capacity = None
@@ -224,6 +266,7 @@ def build_population(
             lv = rng.choice([0, 3, 4], size=n_low, p=[0.5, 0.35, 0.15]).astype(np.int16)
             variant = np.concatenate([variant, lv])
             tool = np.concatenate([tool, np.full(n_low, C.TOOL_RAW, np.int8)])
+            tool[variant >= 3] = C.TOOL_NONE
             n = len(birth)
         if spec.blocks:
             ips = rng.choice(pool, size=n, replace=False)
@@ -270,6 +313,7 @@ def build_population(
         aux=rng.integers(0, 2**31 - 1, h).astype(np.int32),
         tsbase=rng.integers(0, 2**32, h, dtype=np.uint64).astype(np.uint32),
         targets=targets,
+        both=q_all,
     )
 
 
@@ -313,7 +357,7 @@ def build_schedules(sim: SimulateConfig, days: int, rng: np.random.Generator) ->
                 np.concatenate([C.POPULAR_PORTS, rng.choice(all_ports, spec.ports)])
             )[: spec.ports]
         else:
-            k = spec.ports
+            k = spec.ports - (5 if spec.name in UDP_SCANNERS else 0)
             popular = rng.choice(C.POPULAR_PORTS, size=min(k, len(C.POPULAR_PORTS) // 2), replace=False)
             extra = rng.choice(all_ports, size=k, replace=False)
             org_state[spec.name] = np.unique(np.concatenate([popular, extra]))[:k]

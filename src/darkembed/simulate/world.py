@@ -43,11 +43,11 @@ from darkembed.simulate.pcap import (
     write_pcap_gz,
 )
 from darkembed.simulate.population import (
+    UDP_SCANNERS,
     Population,
     Schedules,
     build_population,
     build_schedules,
-    visibility_both,
 )
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,7 @@ class _Day:
         n = len(self.alive)
         cls = pop.cls[self.alive]
         darknets = [x for x in nets if x.kind == "darknet"]
-        q_all = visibility_both(sim.anchor_share, len(darknets))
-        q = np.array([s.both if s.both is not None else q_all for s in C.CLASSES])[cls]
+        q = np.array([s.both if s.both is not None else pop.both for s in C.CLASSES])[cls]
         part = rng.random(n) < np.array([s.darknet for s in C.CLASSES])[cls]
         glob = rng.random(n) < q
         which = rng.integers(0, max(len(darknets), 1), n)
@@ -257,7 +256,7 @@ def _packets(
         vm = var[m]
         fam_port = fam[vm, rng.integers(0, fam.shape[1], int(m.sum()))]
         port = np.where(vm == 0, np.where(u[m] < 0.1, 2323, 23), np.where(u[m] < 0.3, 23, fam_port))
-        rnd = rng.random(int(m.sum())) < 0.002
+        rnd = rng.random(int(m.sum())) < 0.0008
         dport[m] = np.where(rnd, rng.integers(1, 65536, int(m.sum())), port)
 
     for spec in C.CLASSES:
@@ -281,9 +280,9 @@ def _packets(
         else:  # wide, slow: the day's port set, all day long
             dport[m] = ports[rng.integers(0, len(ports), k)]
             hours[m] = rng.random(k) * 24
-        if spec.name in ("shadowserver", "censys", "driftnet"):
+        if spec.name in UDP_SCANNERS:
             udp = m & (u < 0.08)
-            j = rng.integers(0, len(C.UDP_PORTS), int(udp.sum()))
+            j = rng.integers(0, 5, int(udp.sum()))
             cols["proto"][udp] = 17
             dport[udp] = C.UDP_PORTS[j]
             cols["plen"][udp] = C.UDP_PAYLOAD[j]
@@ -328,7 +327,10 @@ def _packets(
         if k:
             bk = aux[m] % 4
             cols["sport"][m] = C.BACKSCATTER_SPORTS[aux[m] // 4 % len(C.BACKSCATTER_SPORTS)]
-            dport[m] = rng.integers(1024, 65536, k)
+            # the flood's spoofed source ports: Linux (32768-60999) or Windows (49152-65535) ephemeral ranges
+            dport[m] = np.where(
+                aux[m] % 5 < 3, 32768 + rng.integers(0, 28232, k), 49152 + rng.integers(0, 16384, k)
+            )
             cols["flags"][m] = np.where(bk < 2, 0x12, np.where(rng.random(k) < 0.5, 0x04, 0x14))
             cols["seq"][m] = rng.integers(0, 2**32, k, dtype=np.uint64).astype(np.uint32)
             cols["ack"][m] = rng.integers(0, 2**32, k, dtype=np.uint64).astype(np.uint32)
