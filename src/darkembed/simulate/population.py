@@ -208,7 +208,7 @@ def build_population(
             capacity = len(pool)
             alive_n = min(alive_n, capacity * 0.8)
             target = min(target, alive_n * per_darknet(q) * spec.darknet)
-        n0 = int(rng.poisson(alive_n)) if alive_n < 50 else round(alive_n)
+        n0 = int(alive_n) + int(rng.random() < alive_n - int(alive_n))  # stochastic rounding
         lifetime = spec.lifetime / churn if churn > 0 else np.inf
         births = [np.zeros(n0, dtype=np.int64)]
         if np.isfinite(lifetime):
