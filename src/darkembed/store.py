@@ -64,9 +64,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of a complete partition, or `PartitionMissingError`."""
     m = Path(path) / MANIFEST
     if not m.is_file():
-        raise PartitionMissingError(
-            f"{path}: no complete partition here (no {MANIFEST}); run its stage first"
-        )
+        raise PartitionMissingError(f"{path}: no complete partition here (no {MANIFEST}); run its stage first")
     return json.loads(m.read_text())
 
 
