@@ -176,5 +176,119 @@ def _print_reports(reports: list[dict]) -> None:
     Console().print(t)
 
 
+@app.command("simulate")
+def simulate_cmd(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder [config: simulate.out].")
+    ] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Number of days [simulate.days].")] = None,
+    scale: Annotated[
+        float | None,
+        typer.Option("--scale", min=0.0001, help="Hosts multiplier; 1.0 = ~2 M packets per darknet-day."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [simulate.seed].")] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First day, YYYY-MM-DD [simulate.start].")
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option("--check", help="Validate the world in this folder instead of generating one."),
+    ] = None,
+) -> None:
+    """Generate a simulated world of darknets and a honeypot (captures, Cowrie logs, scanner lists, answer key),
+    or validate one with --check (exits 1 when targets are badly missed)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from darkembed.layout import parse_day
+    from darkembed.simulate import simulate
+    from darkembed.simulate.check import check_world
+
+    if check is not None:
+        if not (check / "truth" / "summary.json").is_file():
+            raise fail(
+                f"{check}: not a simulated world (no truth/summary.json); generate one with darkembed simulate"
+            )
+        with console.status(f"checking {check} ..."):
+            rep = check_world(check)
+        out_console = Console()
+        t = Table(title=f"{check}: per class and network, mean per day (measured / target)")
+        for col in ("network", "class", "hosts (>=5 pkts)", "ports", "packets", "status"):
+            t.add_column(col, justify="left" if col in ("network", "class", "status") else "right")
+        for r in rep.rows:
+            style = {"FAIL": "bold red", "warn": "yellow", "ok": "green"}.get(r["status"], "dim")
+            t.add_row(
+                r["network"],
+                r["class"],
+                f"{r['hosts']:.0f} / {r['hosts_target']:.0f}",
+                f"{r['ports']:.0f} / {r['ports_target']:.0f}",
+                f"{r['packets']:.0f} / {r['packets_target']:.0f}",
+                f"[{style}]{r['status']}[/]",
+            )
+        out_console.print(t)
+        a = Table(title="anchors: share of a darknet's active hosts seen by the other")
+        for col in ("pair", "day", "anchors", "share (>=5 pkts)", "share (all)", "target"):
+            a.add_column(col)
+        for r in rep.anchors:
+            a.add_row(
+                r["pair"],
+                r["day"],
+                str(r["anchors"]),
+                f"{r['share_active']:.3f}",
+                f"{r['share_all']:.3f}",
+                f"{r['target']:.2f}",
+            )
+        out_console.print(a)
+        f = Table(title="fingerprints: hosts found in the captures / hosts using the tool (answer key)")
+        for col in ("network", "fingerprint", "found", "expected", "matched"):
+            f.add_column(col)
+        for r in rep.fingerprints:
+            f.add_row(r["network"], r["fingerprint"], str(r["found"]), str(r["expected"]), str(r["matched"]))
+        out_console.print(f)
+        fr = Table(title="frames")
+        for col in ("network", "files", "ip_packets", "non_ip", "vlan", "bad"):
+            fr.add_column(col, justify="right")
+        for r in rep.frames:
+            fr.add_row(*(str(r[c]) for c in ("network", "files", "ip_packets", "non_ip", "vlan", "bad")))
+        out_console.print(fr)
+        if rep.cowrie:
+            c = Table(title="Cowrie: host-days with login attempts")
+            for col in ("network", "class", "host_days", "over_10_logins"):
+                c.add_column(col)
+            for r in rep.cowrie:
+                c.add_row(r["network"], r["class"], str(r["host_days"]), str(r["over_10_logins"]))
+            out_console.print(c)
+        for w in rep.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+        for p in rep.problems:
+            console.print(f"[bold red]problem:[/] {p}")
+        if not rep.ok:
+            raise typer.Exit(1)
+        console.print("[green]world OK[/]")
+        return
+
+    cfg = get_config()
+    try:
+        day0 = parse_day(start) if start else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        try:
+            res = simulate(cfg, out=out, days=days, scale=scale, seed=seed, start=day0, progress=progress)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+    total = sum(res.packets.values())
+    console.print(
+        f"wrote {res.out}: {total:,} packets in {res.total_seconds:.1f} s "
+        f"({total / max(res.total_seconds, 1e-9):,.0f} packets/s); check it with darkembed simulate --check {res.out}"
+    )
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`
     app()

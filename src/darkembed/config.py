@@ -178,15 +178,54 @@ class EmbedConfig(_Frozen):
 
 
 class SimulateConfig(_Frozen):
-    """The traffic simulator's world (see `darkembed.simulate`)."""
+    """The traffic simulator's world (see `darkembed.simulate` and DESIGN.md, "The simulator").
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    The networks it writes are the `networks` of the configuration (their names, kinds and /24 prefixes).
+
+    Attributes:
+        out: output folder of `darkembed simulate`.
+        start: first simulated day (UTC).
+        days: number of days.
+        scale: multiplier on the hosts of every class; 1.0 gives about 2 M packets and 7,500 active hosts
+            (at least 5 packets) per darknet-day, as REFERENCE.md section 6.6.
+        seed: seed of every random draw; the same seed and config give byte-identical files.
+        anchor_share: share of a darknet's active hosts that another darknet also sees on the same day
+            (0.73 in [TNSM] Table I); scanner organisations that cover the whole Internet are always shared.
+        class_mix: multiplier on the hosts per day of a class, by class name (e.g. `{mirai: 2.0}`).
+        min_hosts: floor on the active hosts per day of every class after scaling (capped by a scanner
+            organisation's address blocks), so that small worlds keep every class evaluable.
+        churn: multiplier on host turnover (1 = reference lifetimes, 0 = nobody leaves or arrives).
+        drift: strength of day-to-day behaviour change (0 = every day the same ports and volumes).
+        jitter: sigma of the per-network lognormal jitter of a host's packets per day.
+        list_coverage: fraction of an organisation's simulated addresses that its published scanner list covers.
+        vlan_frames: 802.1Q-tagged frames per hourly capture file.
+        arp_frames: ARP (non-IP) frames per hourly capture file.
+        gzip_level: gzip compression level of the captures (low is fast).
+    """
 
     out: str = "var/world"
     start: dt.date = dt.date(2023, 1, 1)
     days: int = Field(default=3, ge=1)
-    scale: float = Field(default=0.02, gt=0)
+    scale: float = Field(default=0.02, gt=0, le=100)
     seed: int = 15
+    anchor_share: float = Field(default=0.73, ge=0, le=1)
+    class_mix: dict[str, float] = Field(default_factory=dict)
+    min_hosts: int = Field(default=0, ge=0)
+    churn: float = Field(default=1.0, ge=0)
+    drift: float = Field(default=1.0, ge=0)
+    jitter: float = Field(default=0.3, ge=0)
+    list_coverage: float = Field(default=0.8, gt=0, le=1)
+    vlan_frames: int = Field(default=2, ge=0)
+    arp_frames: int = Field(default=3, ge=0)
+    gzip_level: int = Field(default=1, ge=1, le=9)
+
+    @field_validator("class_mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in mix.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"class_mix multipliers must be >= 0: {bad}")
+        return mix
 
 
 #: Organisation (list or file name, lowercased) -> class name. Keys are matched first on the raw organisation

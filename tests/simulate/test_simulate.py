@@ -1,0 +1,274 @@
+"""The traffic simulator: determinism, formats, fingerprints, anchors, Cowrie logs, scanner lists, the check."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import ipaddress
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from darkembed.config import ConfigError, load_config
+from darkembed.simulate import simulate
+from darkembed.simulate.check import check_world, read_day
+
+dpkt = pytest.importorskip("dpkt")
+
+SMALL = {"days": 2, "scale": 0.02, "min_hosts": 12, "seed": 7, "start": "2023-01-01"}
+
+
+def _cfg(**sim):
+    return load_config(overrides={"simulate": {**SMALL, **sim}})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    simulate(_cfg(), out=out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def truth(world):
+    return pq.read_table(world / "truth" / "truth.parquet").to_pylist()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_layout(world):
+    day = world / "darknet-a" / "2023-01-01"
+    names = sorted(p.name for p in day.iterdir())
+    assert names == [f"darknet-a_20230101_{h:02d}.pcap.gz" for h in range(24)]
+    for net in ("darknet-a", "darknet-b", "honeypot"):
+        assert len(list((world / net).glob("2023-01-0?/*.pcap.gz"))) == 48
+    assert (world / "honeypot" / "cowrie" / "cowrie.json.2023-01-02").is_file()
+    assert (world / "truth" / "summary.json").is_file()
+    # the config's capture globs find the files
+    cfg = load_config()
+    assert cfg.network("darknet-a").captures[0].startswith("var/world/darknet-a/")
+    raw = (day / "darknet-a_20230101_00.pcap.gz").read_bytes()
+    assert raw[:2] == b"\x1f\x8b" and raw[3] == 0 and raw[4:8] == b"\0\0\0\0"  # no file name, mtime 0
+
+
+def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
+    again = tmp_path / "again"
+    simulate(_cfg(), out=again)
+    assert _files(world) == _files(again)
+    other = tmp_path / "other"
+    simulate(_cfg(seed=8), out=other)
+    a = (world / "darknet-a/2023-01-01/darknet-a_20230101_00.pcap.gz").read_bytes()
+    b = (other / "darknet-a/2023-01-01/darknet-a_20230101_00.pcap.gz").read_bytes()
+    assert a != b
+
+
+def test_check_passes(world):
+    rep = check_world(world)
+    assert rep.ok, rep.problems
+    assert all(f["bad"] == 0 for f in rep.frames)
+    assert all(f["non_ip"] == 24 * 2 * 3 for f in rep.frames)  # 3 ARP frames per hourly file
+    rated = [r for r in rep.rows if r["status"] != "info"]
+    assert rated and all(r["status"] != "FAIL" for r in rated)
+
+
+def _decode(path: Path):
+    """Every record of a capture with dpkt: (frame kind, vlan tagged, eth.data)."""
+    out = []
+    with gzip.open(path) as fh:
+        reader = dpkt.pcap.Reader(fh)
+        assert reader.datalink() == dpkt.pcap.DLT_EN10MB
+        last = 0.0
+        for ts, buf in reader:
+            assert ts >= last
+            last = ts
+            eth = dpkt.ethernet.Ethernet(buf)
+            out.append((ts, bool(getattr(eth, "vlan_tags", None)), eth.data))
+    return out
+
+
+def _csum_ok(data: bytes) -> bool:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s == 0xFFFF
+
+
+def test_dpkt_decodes_counts_and_checksums(world, truth):
+    day = world / "darknet-a" / "2023-01-01"
+    per_src: collections.Counter = collections.Counter()
+    arp = vlan = 0
+    for h, f in enumerate(sorted(day.glob("*.pcap.gz"))):
+        recs = _decode(f)
+        for ts, tagged, ip in recs:
+            assert int(ts // 3600) % 24 == h
+            vlan += tagged
+            if isinstance(ip, dpkt.arp.ARP):
+                arp += 1
+                continue
+            assert isinstance(ip, dpkt.ip.IP), type(ip)
+            hdr = bytes(ip)[: ip.hl * 4]
+            assert _csum_ok(hdr)
+            seg = bytes(ip)[ip.hl * 4 : ip.len]
+            if ip.p in (6, 17):
+                pseudo = ip.src + ip.dst + bytes([0, ip.p]) + len(seg).to_bytes(2, "big")
+                assert _csum_ok(pseudo + seg)
+            elif ip.p == 1:
+                assert _csum_ok(seg)
+            per_src[int.from_bytes(ip.src, "big")] += 1
+    assert arp == 24 * 3 and vlan == 24 * 2
+    rows = [r for r in truth if r["network"] == "darknet-a" and str(r["day"]) == "2023-01-01"]
+    assert {r["src_ip"]: r["packets"] for r in rows if r["packets"]} == dict(per_src)
+    by_class = collections.Counter()
+    for r in rows:
+        by_class[r["class"]] += r["packets"]
+    assert by_class["mirai"] > 0 and by_class["unknown"] > by_class["mirai"]
+
+
+def test_mirai_fingerprint(world, truth):
+    rows = [r for r in truth if r["network"] == "darknet-b" and str(r["day"]) == "2023-01-02"]
+    cls = {r["src_ip"]: r["class"] for r in rows}
+    cap = read_day(world, "darknet-b", "2023-01-02")
+    ip = cap["kind"] == 0
+    src, dst, seq = cap["src"][ip], cap["dst"][ip], cap["seq"][ip]
+    syn = (cap["proto"][ip] == 6) & (cap["flags"][ip] == 0x02)
+    is_mirai = np.array([cls[int(s)] == "mirai" for s in src])
+    assert is_mirai.any()
+    # every Mirai packet is a SYN with seq == destination address and no TCP options
+    assert (syn & (seq == dst))[is_mirai].all()
+    assert (cap["tcp_hlen"][ip][is_mirai] == 20).all()
+    # and no other host carries the fingerprint
+    assert not (syn & (seq == dst))[~is_mirai].any()
+    ports = collections.Counter(cap["dport"][ip][is_mirai].tolist())
+    assert ports.most_common(1)[0][0] == 23 and 2323 in ports
+    # brute-forcers and background hosts share port 23 with Mirai
+    others = {cls[int(s)] for s, p in zip(src, cap["dport"][ip], strict=True) if p == 23}
+    assert len(others - {"mirai"}) >= 1
+
+
+def test_anchor_share_follows_parameter(tmp_path):
+    shares = {}
+    for share in (0.73, 0.4):
+        out = tmp_path / f"a{share}"
+        simulate(_cfg(anchor_share=share, days=1, scale=0.1, min_hosts=0), out=out)
+        rep = check_world(out)
+        shares[share] = rep.anchors[0]["share_active"]
+    assert abs(shares[0.73] - 0.73) < 0.08
+    assert abs(shares[0.4] - 0.4) < 0.1
+
+
+def test_cowrie_logs(world, truth):
+    logins: collections.Counter = collections.Counter()
+    downloads = set()
+    sessions: dict[str, str] = {}
+    for day in ("2023-01-01", "2023-01-02"):
+        lines = (world / "honeypot" / "cowrie" / f"cowrie.json.{day}").read_text().splitlines()
+        assert lines
+        last = ""
+        for line in lines:
+            ev = json.loads(line)
+            for key in ("eventid", "timestamp", "session", "sensor", "message"):
+                assert key in ev
+            assert ev["timestamp"].endswith("Z") and ev["timestamp"][:10] == day
+            assert ev["timestamp"] >= last
+            last = ev["timestamp"]
+            if ev["eventid"] == "cowrie.session.connect":
+                assert ev["session"] not in sessions
+                sessions[ev["session"]] = ev["src_ip"]
+                assert ev["protocol"] in ("ssh", "telnet")
+            else:
+                assert sessions[ev["session"]] == ev["src_ip"]  # connect comes first
+            if ev["eventid"] in ("cowrie.login.failed", "cowrie.login.success"):
+                logins[(day, ev["src_ip"])] += 1
+            if ev["eventid"] == "cowrie.session.file_download":
+                assert ev["url"].startswith("http://")
+                downloads.add((day, ev["src_ip"]))
+    hp = [r for r in truth if r["network"] == "honeypot"]
+    key = {r["src_ip"]: r for r in hp}
+    assert key
+    brute = [r for r in hp if r["class"] == "bruteforcer" and r["logins"]]
+    assert brute
+    assert sum(r["logins"] > 10 for r in brute) > 0.6 * len(brute)
+    for r in hp:
+        k = (str(r["day"]), str(ipaddress.ip_address(r["src_ip"])))
+        assert logins.get(k, 0) == r["logins"]
+        assert (k in downloads) == (r["downloads"] > 0)
+    assert {r["class"] for r in hp if r["downloads"]} == {"exploiter"}
+
+
+def test_scanner_lists_partial(world, truth):
+    simulated = collections.defaultdict(set)
+    for r in truth:
+        simulated[r["class"]].add(r["src_ip"])
+    files = sorted((world / "scanners").glob("*_v4.txt"))
+    assert {f.name for f in files} >= {"censys_v4.txt", "shadowserver_v4.txt", "driftnet_v4.txt"}
+    for f in files:
+        org = f.name[: -len("_v4.txt")]
+        lines = f.read_text().splitlines()
+        assert lines[0].startswith("#")
+        nets = [ipaddress.ip_network(x) for x in lines if x and not x.startswith("#")]
+        hosts = simulated[org]
+        if len(hosts) < 5:
+            continue
+        covered = sum(any(ipaddress.ip_address(h) in n for n in nets) for h in hosts)
+        assert 0.4 * len(hosts) <= covered < len(hosts), (org, covered, len(hosts))
+
+
+def test_classes_share_ports_and_scanners_rotate(world, truth):
+    # scanners change their port sets from one day to the next
+    cls = {r["src_ip"]: r["class"] for r in truth}
+    ports = {}
+    for day in ("2023-01-01", "2023-01-02"):
+        cap = read_day(world, "darknet-a", day)
+        ip = cap["kind"] == 0
+        m = np.array([cls.get(int(s)) == "driftnet" for s in cap["src"][ip]])
+        ports[day] = set(cap["dport"][ip][m].tolist())
+    a, b = ports.values()
+    assert a and b and len(a & b) < 0.5 * len(a)
+
+
+def test_config_rejects_unknown_keys_and_classes(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(overrides={"simulate": {"nonsense": 1}})
+    with pytest.raises(ValueError, match="unknown classes"):
+        simulate(_cfg(class_mix={"martians": 2.0}), out=tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_tshark_decodes_without_errors(world, tmp_path):
+    pcap = tmp_path / "h.pcap"
+    pcap.write_bytes(
+        gzip.decompress((world / "honeypot/2023-01-01/honeypot_20230101_12.pcap.gz").read_bytes())
+    )
+    flt = "_ws.malformed || _ws.expert.severity >= error"
+    opts = ["-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"]
+    bad = subprocess.run(
+        ["tshark", "-r", str(pcap), *opts, "-Y", flt], capture_output=True, text=True, check=True
+    )
+    assert bad.stdout.strip() == ""
+    n = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.number"], capture_output=True,
+                       text=True, check=True)  # fmt: skip
+    assert len(n.stdout.split()) > 100
+
+
+def test_cli_simulate_and_check(tmp_path):
+    from typer.testing import CliRunner
+
+    from darkembed.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "w"
+    res = runner.invoke(app, ["simulate", "--out", str(out), "--days", "1", "--scale", "0.01", "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["simulate", "--check", str(out)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["simulate", "--check", str(tmp_path / "nothing")])
+    assert res.exit_code != 0
