@@ -290,5 +290,117 @@ def simulate_cmd(
     )
 
 
+def _run_flow(fn, **kwargs):
+    """Run a flow with local Prefect defaults; one clear error line instead of a traceback."""
+    prefect_env()
+    try:
+        return fn(**kwargs, config=[str(p) for p in _State.config_paths])
+    except Exception as exc:
+        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+
+
+@app.command("nightly")
+def nightly_cmd(
+    day: Annotated[
+        str | None, typer.Option("--day", "-d", help="YYYY-MM-DD (default: yesterday UTC).")
+    ] = None,
+    network: Annotated[
+        list[str] | None, typer.Option("--network", "-n", help="Configured network(s).")
+    ] = None,
+) -> None:
+    """Run every stage for one day on the configured networks (what the nightly deployment runs)."""
+    get_config()
+    from flows.nightly import nightly
+
+    results = _run_flow(nightly, day=day, networks=network)
+    console.print(f"nightly: {len(results)} stage results; browse them with: darkembed ui")
+
+
+@app.command("backfill")
+def backfill_cmd(
+    start: Annotated[str, typer.Argument(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Argument(help="Last day, YYYY-MM-DD (inclusive).")],
+    network: Annotated[
+        list[str] | None, typer.Option("--network", "-n", help="Configured network(s).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Recompute days that are already complete.")] = False,
+) -> None:
+    """Run the pipeline on each day of a range, in order; resumes after the last complete day."""
+    get_config()
+    from flows.nightly import backfill
+
+    ran = _run_flow(backfill, start=start, end=end, networks=network, force=force)
+    console.print(f"backfill: ran {len(ran)} day(s): {', '.join(ran) or 'none (all complete)'}")
+
+
+@app.command("demo")
+def demo_cmd(
+    fresh: Annotated[bool, typer.Option(help="Regenerate the world and recompute every day.")] = False,
+) -> None:
+    """The main job on the embedded default: simulate a small world, backfill it through every stage, summarise."""
+    import datetime as dt
+    import json
+
+    from darkembed.simulate import simulate
+
+    cfg = get_config()
+    sim = cfg.simulate
+    summary = Path(sim.out) / "truth" / "summary.json"
+    if (
+        fresh
+        or not summary.is_file()
+        or json.loads(summary.read_text()).get("config", {}).get("seed") != sim.seed
+    ):
+        with console.status(f"simulating {sim.days} days at scale {sim.scale} into {sim.out} ..."):
+            res = simulate(cfg)
+        console.print(f"world: {sum(res.packets.values()):,} packets written to {res.out}")
+    else:
+        console.print(f"world: reusing {sim.out} (darkembed demo --fresh regenerates it)")
+    start = sim.start
+    end = start + dt.timedelta(days=sim.days - 1)
+    from flows.nightly import backfill
+
+    with console.status(f"backfill {start} .. {end}: ingest, labels, corpus, graph, embeddings ..."):
+        ran = _run_flow(backfill, start=start.isoformat(), end=end.isoformat(), force=fresh)
+    console.print(f"backfill: ran {len(ran)} day(s)")
+    from darkembed.report.summary import demo_summary
+
+    for table in demo_summary(cfg, end):
+        Console().print(table)
+    console.print("browse runs, metrics and figures: [bold]darkembed ui[/] (MLflow at http://127.0.0.1:5000)")
+
+
+@app.command("ui")
+def ui_cmd(
+    port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the MLflow UI on the configured local store (and say how to open the Prefect UI)."""
+    import subprocess
+
+    cfg = get_config()
+    art = Path(cfg.tracking.artifacts).resolve()
+    console.print(
+        f"MLflow UI on http://{host}:{port} (store {cfg.tracking.uri}); Ctrl-C stops it.\n"
+        "Prefect UI: run `PREFECT_HOME=var/prefect prefect server start` in another terminal, then open "
+        "http://127.0.0.1:4200"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        cfg.tracking.uri,
+        "--default-artifact-root",
+        art.as_uri(),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(cmd))
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`
     app()

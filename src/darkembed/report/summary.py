@@ -1,0 +1,64 @@
+"""The summary tables the demo (and `darkembed report`) print: what each network saw and what the methods got.
+
+Reads: the `packets`, `labels`, `graph` and `embeddings` partitions of the data root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from rich.table import Table
+
+from darkembed.config import Config
+from darkembed.layout import Layout
+from darkembed.store import is_complete, read_manifest
+
+
+def network_day_counts(cfg: Config, network: str, day: dt.date) -> dict:
+    """Packets, active hosts and labelled active hosts per class of one network-day."""
+    lay = Layout(cfg.data_path)
+    out: dict = {"network": network, "day": day.isoformat()}
+    if is_complete(lay.packets(network, day)):
+        out["packets"] = read_manifest(lay.packets(network, day))["rows"]
+    g = lay.graph(network, day)
+    lab = lay.labels(network, day)
+    if is_complete(g) and is_complete(lab):
+        hosts = pl.read_parquet(g / "hosts.parquet", columns=["src_ip"])
+        labels = pl.read_parquet(lab / "labels.parquet", columns=["src_ip", "label"])
+        active = hosts.join(labels, on="src_ip", how="left").with_columns(
+            pl.col("label").fill_null("unknown")
+        )
+        out["active_hosts"] = active.height
+        out["classes"] = dict(active.group_by("label").len().sort("label").iter_rows())
+    return out
+
+
+def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
+    """Rich tables summarising the pipeline's outputs on `day`."""
+    lay = Layout(cfg.data_path)
+    t = Table(
+        title=f"networks on {day}: active hosts (>= {cfg.activity.min_packets} packets) and their labels"
+    )
+    for col in ("network", "packets", "active hosts", "labelled", "classes (active hosts)", "embeddings"):
+        t.add_column(col, overflow="fold")
+    for net in cfg.networks:
+        c = network_day_counts(cfg, net.name, day)
+        classes = c.get("classes", {})
+        labelled = sum(v for k, v in classes.items() if k != "unknown")
+        emb = []
+        for m in cfg.embed.methods:
+            p = lay.embeddings(m, net.name, day)
+            if is_complete(p):
+                emb.append(f"{m}: {read_manifest(p)['rows']}")
+        t.add_row(
+            net.name,
+            f"{c.get('packets', 0):,}",
+            str(c.get("active_hosts", "-")),
+            str(labelled),
+            ", ".join(
+                f"{k} {v}" for k, v in sorted(classes.items(), key=lambda kv: -kv[1]) if k != "unknown"
+            ),
+            ", ".join(emb) or "-",
+        )
+    return [t]

@@ -1,0 +1,61 @@
+"""The whole pipeline on a tiny simulated world: nightly, backfill, resume and chain rules."""
+
+import datetime as dt
+
+import mlflow
+import pytest
+
+from darkembed.config import load_config
+from darkembed.embed.chain import ChainGapError
+from darkembed.layout import Layout
+from darkembed.simulate import simulate
+from darkembed.store import read_manifest
+from flows.nightly import backfill, day_complete, nightly
+
+D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
+
+
+@pytest.fixture
+def world(tracking_env):
+    cfg_file = tracking_env / "tiny.yaml"
+    cfg_file.write_text("simulate:\n  scale: 0.01\n  days: 2\n  min_hosts: 6\n")
+    cfg = load_config(cfg_file)
+    simulate(cfg)
+    return cfg, [str(cfg_file)]
+
+
+def test_backfill_runs_every_stage_and_resumes(world):
+    cfg, conf = world
+    assert backfill("2023-01-01", "2023-01-02", config=conf) == ["2023-01-01", "2023-01-02"]
+    lay = Layout(cfg.data_path)
+    for net in ("darknet-a", "darknet-b", "honeypot"):
+        assert day_complete(cfg, net, D2)
+        m = read_manifest(lay.models("idarkvec", net, D2))
+        assert m["extra"]["continues"].endswith(f"network={net}/day=2023-01-01")
+        assert read_manifest(lay.embeddings("idarkvec", net, D2))["rows"] > 0
+        assert read_manifest(lay.labels(net, D2))["rows"] > 0
+    # Everything complete: a rerun does nothing.
+    assert backfill("2023-01-01", "2023-01-02", config=conf) == []
+    parents = [
+        r
+        for r in mlflow.search_runs(experiment_names=["darkembed"], output_format="list")
+        if r.data.tags.get("flow") == "nightly"
+    ]
+    assert {r.data.tags["day"] for r in parents} == {"2023-01-01", "2023-01-02"}
+    stages = {
+        r.data.tags.get("stage")
+        for r in mlflow.search_runs(experiment_names=["darkembed"], output_format="list")
+        if r.data.tags.get("mlflow.parentRunId")
+    }
+    assert {"ingest", "labels", "corpus", "graph", "embed"} <= stages
+
+
+def test_a_gap_in_the_chain_says_which_day_to_run(world):
+    cfg, conf = world
+    nightly(day="2023-01-01", networks=["darknet-a"], config=conf)
+    # Day 3 continues day 2, which has never run.
+    day3 = cfg.simulate.start + dt.timedelta(days=2)
+    with pytest.raises(ChainGapError, match="run 2023-01-02 .. 2023-01-02 first"):
+        from darkembed.embed.chain import resume_from
+
+        resume_from(Layout(cfg.data_path), "idarkvec", "darknet-a", day3)
