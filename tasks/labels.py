@@ -14,7 +14,7 @@ from darkembed.labels import labels_table, load_scanner_lists, read_cowrie
 from darkembed.layout import Layout
 from darkembed.schemas import LABELS
 from darkembed.store import write_partition
-from tasks.common import packets_lazy
+from tasks.common import active_lazy, packets_lazy
 
 
 def cowrie_files(config: Config, day: dt.date) -> list:
@@ -44,6 +44,8 @@ def label_day(config: Config, network: str, day: dt.date) -> dict:
     ) as w:
         w.write_table("labels.parquet", table, LABELS)
     per_label = frame.group_by("label").len().sort("label")
+    active = active_lazy(config, network, day).select("src_ip").unique().collect()
+    per_active = frame.join(active, on="src_ip").group_by("label").len().sort("label")
     per_source = frame.explode("sources").group_by("sources").len().sort("sources")
     return {
         "network": network,
@@ -51,6 +53,8 @@ def label_day(config: Config, network: str, day: dt.date) -> dict:
         "partition": str(part),
         "hosts": frame.height,
         "labels": dict(per_label.iter_rows()),
+        "active_hosts": active.height,
+        "active_labels": dict(per_active.iter_rows()),
         "sources": {str(k): v for k, v in per_source.iter_rows()},
         "cowrie_files": len(files),
         "cowrie_problems": problems,
