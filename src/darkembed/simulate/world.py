@@ -288,24 +288,34 @@ def _packets(
             dport[udp] = C.UDP_PORTS[j]
             cols["plen"][udp] = C.UDP_PAYLOAD[j]
 
+    # hosts of a class differ: each host has its own mix (fractions drawn from its `aux` number)
+    f1 = (aux % 1000) / 1000.0
+    f2 = (aux // 1000 % 1000) / 1000.0
     m = kind == "bruteforcer"
     if m.any():
         k = int(m.sum())
+        focus = 0.4 + 0.55 * f1[m]  # share of the host's main service; the rest is discovery
         primary = C.BRUTE_SERVICES[var[m]]
         other = C.BRUTE_SERVICES[rng.integers(0, len(C.BRUTE_SERVICES), k)]
         pool = sched.brute_pool[d]
-        dport[m] = np.where(
-            u[m] < 0.85, primary, np.where(u[m] < 0.95, other, pool[rng.integers(0, len(pool), k)])
-        )
+        side = u[m] < focus + (1 - focus) / 3
+        dport[m] = np.where(u[m] < focus, primary, np.where(side, other, pool[rng.integers(0, len(pool), k)]))
     m = kind == "spammer"
     if m.any():
         k = int(m.sum())
         smtp = C.SMTP_PORTS[rng.choice(3, size=k, p=C.SMTP_WEIGHTS)]
         pool = sched.spam_pool[d]
-        dport[m] = np.where(u[m] < 0.6, smtp, pool[rng.integers(0, len(pool), k)])
+        dport[m] = np.where(u[m] < 0.15 + 0.7 * f1[m], smtp, pool[rng.integers(0, len(pool), k)])
     m = kind == "exploiter"
     if m.any():
-        dport[m] = C.EXPLOIT_PORTS[rng.choice(len(C.EXPLOIT_PORTS), size=int(m.sum()), p=C.EXPLOIT_WEIGHTS)]
+        k = int(m.sum())
+        cw = np.cumsum(C.EXPLOIT_WEIGHTS) / C.EXPLOIT_WEIGHTS.sum()
+        n_e = len(C.EXPLOIT_PORTS)
+        first = np.minimum(np.searchsorted(cw, f1[m]), n_e - 1)
+        second = (first + 1 + (aux[m] // 10**6) % (n_e - 1)) % n_e  # a second service, never the first
+        third = C.EXPLOIT_PORTS[rng.integers(0, n_e, k)]
+        own = np.where(u[m] < 0.5 + 0.3 * f2[m], C.EXPLOIT_PORTS[first], C.EXPLOIT_PORTS[second])
+        dport[m] = np.where(rng.random(k) < 0.85, own, third)
 
     unk = kind == "unknown"
     backscatter = np.zeros(p, dtype=bool)
