@@ -141,7 +141,7 @@ class _Day:
         n = len(self.alive)
         cls = pop.cls[self.alive]
         darknets = [x for x in nets if x.kind == "darknet"]
-        q = np.array([s.both if s.both is not None else pop.both for s in C.CLASSES])[cls]
+        q = pop.both[cls]
         part = rng.random(n) < np.array([s.darknet for s in C.CLASSES])[cls]
         glob = rng.random(n) < q
         which = rng.integers(0, max(len(darknets), 1), n)
