@@ -286,3 +286,22 @@ def test_reference_scale_meets_targets(tmp_path):
     hosts = sum(r["hosts"] for r in rep.rows if r["network"] == "darknet-a")
     assert 7_000 < hosts < 8_500
     assert abs(rep.anchors[0]["share_active"] - 0.73) < 0.03
+
+
+def test_ingest_reads_everything_but_arp(world, truth):
+    """The ingest stage reads the captures with nothing skipped but the deliberate ARP frames."""
+    ingest = pytest.importorskip("darkembed.ingest", reason="the ingest stage is not on this branch yet")
+    import darkembed.simulate
+
+    here = Path(darkembed.simulate.__file__).parents[1]
+    if Path(ingest.__file__).parents[1] != here:  # an editable install of another checkout, not this tree
+        pytest.skip("the ingest stage is not on this branch yet")
+    rows = 0
+    for f in sorted((world / "honeypot" / "2023-01-02").glob("*.pcap.gz")):
+        table, report = ingest.read_capture(f)
+        assert dict(report.skipped) == {"non_ip": 3}, (f, report.skipped)
+        rows += table.num_rows
+    expected = sum(
+        r["packets"] for r in truth if r["network"] == "honeypot" and str(r["day"]) == "2023-01-02"
+    )
+    assert rows == expected

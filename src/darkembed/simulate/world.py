@@ -325,7 +325,9 @@ def _packets(
         m = unk & (var == 0)
         k = int(m.sum())
         if k:
-            fav = popular[np.minimum(aux[m] % 997 * (aux[m] % 7 == 0) + (aux[m] % 40), len(popular) - 1)]
+            # favourite port: one of the 40 most popular, or for one host in seven anywhere in the top ~1000
+            rank = aux[m] % 40 + (aux[m] % 7 == 0) * (aux[m] % 997)
+            fav = popular[np.minimum(rank, len(popular) - 1)]
             zipf = popular[np.minimum(rng.zipf(1.3, k) - 1, len(popular) - 1)]
             dport[m] = np.where(u[m] < 0.5, fav, zipf)
         m = unk & (var == 1)  # telnet bots without the Mirai fingerprint
