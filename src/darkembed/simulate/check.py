@@ -31,6 +31,9 @@ BAD_FACTOR = 2.0
 WARN_FACTOR = 1.3
 #: Classes with fewer target hosts per day than this are reported but not rated (too few to measure).
 MIN_RATED_HOSTS = 10
+#: Packets per day are rated only for classes with at least this many target hosts: volumes are heavy-tailed
+#: (lognormal, sigma up to 1.6), so the daily sum over a few dozen hosts can honestly be off by a factor 2.
+MIN_RATED_PACKET_HOSTS = 100
 #: Ports per day are rated only at this scale or above (distinct ports shrink with the number of packets).
 MIN_PORT_SCALE = 0.5
 
@@ -270,7 +273,9 @@ def check_world(world: str | Path) -> CheckReport:
         rated = kind[name] == "darknet" and tgt["hosts"] >= MIN_RATED_HOSTS
         row["status"] = "info"
         if rated:
-            statuses = [_rate(row["hosts"], tgt["hosts"]), _rate(row["packets"], tgt["packets"])]
+            statuses = [_rate(row["hosts"], tgt["hosts"])]
+            if tgt["hosts"] >= MIN_RATED_PACKET_HOSTS:
+                statuses.append(_rate(row["packets"], tgt["packets"]))
             if scale >= MIN_PORT_SCALE:
                 statuses.append(_rate(row["ports"], tgt["ports"]))
             row["status"] = "FAIL" if "FAIL" in statuses else ("warn" if "warn" in statuses else "ok")

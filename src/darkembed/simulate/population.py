@@ -80,7 +80,7 @@ class Population:
     aux: np.ndarray
     tsbase: np.ndarray
     targets: dict[str, float] = field(default_factory=dict)  # active hosts per darknet-day, per class
-    both: float = 1.0  # probability that a host of a class without fixed visibility is seen by every darknet
+    both: np.ndarray = field(default_factory=lambda: np.ones(len(C.CLASSES)))  # (C,) P(seen by every darknet)
 
     def __len__(self) -> int:
         return len(self.ip)
@@ -117,32 +117,50 @@ def _pair_share(q: float, k: int) -> float:
     return q / per if per > 0 else 0.0
 
 
-def solve_both(anchor_share: float, n_darknets: int, fixed: list[tuple[float, float]], free: float) -> float:
-    """The probability q that a host of a class without a fixed visibility is seen by every darknet, so that the
-    expected anchor share over all classes is `anchor_share`.
+def solve_visibility(
+    anchor_share: float, n_darknets: int, targets: list[float], fixed: list[float | None]
+) -> np.ndarray:
+    """Per class, the probability q that an active host is seen by every darknet, so that the expected anchor
+    share over all classes is `anchor_share`.
+
+    Classes without a fixed q share one value; scanner organisations keep their own q (whole-Internet scanners
+    are seen everywhere) unless the wanted share cannot be reached otherwise, in which case they are moved
+    towards 0 (or 1) as well. The expected share is monotone along that path, which is searched by bisection.
 
     Args:
         anchor_share: wanted share of a darknet's active hosts that another darknet sees on the same day.
         n_darknets: number of darknets k.
-        fixed: (active hosts per darknet-day, q) of the classes whose q is fixed (scanner organisations).
-        free: active hosts per darknet-day of all other classes together.
+        targets: (C,) active hosts per darknet-day of each class.
+        fixed: (C,) the class's own q, or None.
+
+    Returns:
+        (C,) float64 q per class.
     """
     k = max(n_darknets, 1)
-    if k == 1:
-        return 1.0
-    total = free + sum(t for t, _ in fixed)
-    if free <= 0 or total <= 0:
-        return 1.0
-    fixed_part = sum(t * _pair_share(q, k) for t, q in fixed)
-    want = (anchor_share * total - fixed_part) / free
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
+    t = np.asarray(targets, dtype=np.float64)
+    is_fixed = np.array([q is not None for q in fixed])
+    q0 = np.array([q if q is not None else 0.0 for q in fixed], dtype=np.float64)
+    if k == 1 or t.sum() <= 0:
+        return np.where(is_fixed, q0, 1.0)
+
+    def qs(x: float) -> np.ndarray:
+        # x in [-1, 0]: free classes at 0, fixed ones scaled down; [0, 1]: free = x; [1, 2]: fixed ones raised
+        free = min(max(x, 0.0), 1.0)
+        fx = q0 * (1 + x) if x < 0 else (q0 + (1 - q0) * (x - 1) if x > 1 else q0)
+        return np.where(is_fixed, fx, free)
+
+    def share(x: float) -> float:
+        q = qs(x)
+        return float((t * q / (q + (1 - q) / k)).sum() / t.sum())
+
+    lo, hi = -1.0, 2.0
+    for _ in range(80):
         mid = (lo + hi) / 2
-        if _pair_share(mid, k) < want:
+        if share(mid) < anchor_share:
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    return qs((lo + hi) / 2)
 
 
 def _lifetimes(rng: np.random.Generator, n: int, mean: float, days: int) -> np.ndarray:
@@ -181,18 +199,15 @@ def build_population(
             f"simulate.class_mix names unknown classes {sorted(unknown_mix)}; known: {C.CLASS_NAMES}"
         )
     per_darknet = lambda q: q + (1 - q) / max(n_darknets, 1)  # noqa: E731
-    # first pass: active hosts per darknet-day of each class, to solve the shared visibility q
-    fixed, free = [], 0.0
+    # first pass: active hosts per darknet-day of each class, to solve the visibility q of each class
+    first = []
     for spec in C.CLASSES:
         t = _class_target(spec, sim, scale)
         if spec.blocks:
             cap = len(C.block_addresses(C.load_blocks(spec.blocks))) * 0.8
             t = min(t, cap * per_darknet(spec.both if spec.both is not None else 1.0) * spec.darknet)
-        if spec.both is not None:
-            fixed.append((t, spec.both))
-        else:
-            free += t
-    q_all = solve_both(sim.anchor_share, n_darknets, fixed, free)
+        first.append(t)
+    q_class = solve_visibility(sim.anchor_share, n_darknets, first, [s.both for s in C.CLASSES])
     churn = sim.churn
     rows: list[dict[str, np.ndarray]] = []
     targets: dict[str, float] = {}
@@ -200,7 +215,7 @@ def build_population(
     n_random = 0
     for ci, spec in enumerate(C.CLASSES):
         target = _class_target(spec, sim, scale)
-        q = spec.both if spec.both is not None else q_all
+        q = float(q_class[ci])
         alive_n = target / (per_darknet(q) * spec.darknet)
         capacity = None
         if spec.blocks:
@@ -313,7 +328,7 @@ def build_population(
         aux=rng.integers(0, 2**31 - 1, h).astype(np.int32),
         tsbase=rng.integers(0, 2**32, h, dtype=np.uint64).astype(np.uint32),
         targets=targets,
-        both=q_all,
+        both=q_class,
     )
 
 

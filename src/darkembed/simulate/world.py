@@ -141,7 +141,7 @@ class _Day:
         n = len(self.alive)
         cls = pop.cls[self.alive]
         darknets = [x for x in nets if x.kind == "darknet"]
-        q = np.array([s.both if s.both is not None else pop.both for s in C.CLASSES])[cls]
+        q = pop.both[cls]
         part = rng.random(n) < np.array([s.darknet for s in C.CLASSES])[cls]
         glob = rng.random(n) < q
         which = rng.integers(0, max(len(darknets), 1), n)
@@ -288,24 +288,34 @@ def _packets(
             dport[udp] = C.UDP_PORTS[j]
             cols["plen"][udp] = C.UDP_PAYLOAD[j]
 
+    # hosts of a class differ: each host has its own mix (fractions drawn from its `aux` number)
+    f1 = (aux % 1000) / 1000.0
+    f2 = (aux // 1000 % 1000) / 1000.0
     m = kind == "bruteforcer"
     if m.any():
         k = int(m.sum())
+        focus = 0.4 + 0.55 * f1[m]  # share of the host's main service; the rest is discovery
         primary = C.BRUTE_SERVICES[var[m]]
         other = C.BRUTE_SERVICES[rng.integers(0, len(C.BRUTE_SERVICES), k)]
         pool = sched.brute_pool[d]
-        dport[m] = np.where(
-            u[m] < 0.85, primary, np.where(u[m] < 0.95, other, pool[rng.integers(0, len(pool), k)])
-        )
+        side = u[m] < focus + (1 - focus) / 3
+        dport[m] = np.where(u[m] < focus, primary, np.where(side, other, pool[rng.integers(0, len(pool), k)]))
     m = kind == "spammer"
     if m.any():
         k = int(m.sum())
         smtp = C.SMTP_PORTS[rng.choice(3, size=k, p=C.SMTP_WEIGHTS)]
         pool = sched.spam_pool[d]
-        dport[m] = np.where(u[m] < 0.6, smtp, pool[rng.integers(0, len(pool), k)])
+        dport[m] = np.where(u[m] < 0.15 + 0.7 * f1[m], smtp, pool[rng.integers(0, len(pool), k)])
     m = kind == "exploiter"
     if m.any():
-        dport[m] = C.EXPLOIT_PORTS[rng.choice(len(C.EXPLOIT_PORTS), size=int(m.sum()), p=C.EXPLOIT_WEIGHTS)]
+        k = int(m.sum())
+        cw = np.cumsum(C.EXPLOIT_WEIGHTS) / C.EXPLOIT_WEIGHTS.sum()
+        n_e = len(C.EXPLOIT_PORTS)
+        first = np.minimum(np.searchsorted(cw, f1[m]), n_e - 1)
+        second = (first + 1 + (aux[m] // 10**6) % (n_e - 1)) % n_e  # a second service, never the first
+        third = C.EXPLOIT_PORTS[rng.integers(0, n_e, k)]
+        own = np.where(u[m] < 0.5 + 0.3 * f2[m], C.EXPLOIT_PORTS[first], C.EXPLOIT_PORTS[second])
+        dport[m] = np.where(rng.random(k) < 0.85, own, third)
 
     unk = kind == "unknown"
     backscatter = np.zeros(p, dtype=bool)
@@ -315,7 +325,9 @@ def _packets(
         m = unk & (var == 0)
         k = int(m.sum())
         if k:
-            fav = popular[np.minimum(aux[m] % 997 * (aux[m] % 7 == 0) + (aux[m] % 40), len(popular) - 1)]
+            # favourite port: one of the 40 most popular, or for one host in seven anywhere in the top ~1000
+            rank = aux[m] % 40 + (aux[m] % 7 == 0) * (aux[m] % 997)
+            fav = popular[np.minimum(rank, len(popular) - 1)]
             zipf = popular[np.minimum(rng.zipf(1.3, k) - 1, len(popular) - 1)]
             dport[m] = np.where(u[m] < 0.5, fav, zipf)
         m = unk & (var == 1)  # telnet bots without the Mirai fingerprint
