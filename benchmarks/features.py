@@ -48,11 +48,17 @@ def run_scale(scale: float, repeat: int, tmp: Path) -> dict[str, float]:
             "data_root": str(tmp / f"data-{scale}"),
             "simulate": {"out": str(world), "days": 1, "scale": scale},
             "networks": [
-                {"name": "darknet-a", "kind": "darknet", "prefix": "198.51.100.0/24",
-                 "captures": [str(world) + "/darknet-a/{day:%Y-%m-%d}/*.pcap.gz"]},
+                {
+                    "name": "darknet-a",
+                    "kind": "darknet",
+                    "prefix": "198.51.100.0/24",
+                    "captures": [str(world) + "/darknet-a/{day:%Y-%m-%d}/*.pcap.gz"],
+                },
             ],
             "pairs": [],
-            "labels": {"scanner_lists": [{"name": "world", "path": str(world / "scanners"), "format": "folder"}]},
+            "labels": {
+                "scanner_lists": [{"name": "world", "path": str(world / "scanners"), "format": "folder"}]
+            },
         }
     )
     day = cfg.simulate.start
@@ -95,11 +101,15 @@ def main() -> None:
     print(f"\n{'':6} {'packets':>11} {'stage':>7} {'seconds':>8} {'packets/s':>11} {'x read':>7}")
     for f, r in rows:
         for stage in ("read", "labels", "corpus", "graph"):
-            print(f"{f}x{'':4} {r['packets']:>11,} {stage:>7} {r[stage]:8.2f} {r['packets'] / r[stage] / 1e6:9.2f} M "
-                  f"{r[stage] / r['read']:7.1f}")
+            print(
+                f"{f}x{'':4} {r['packets']:>11,} {stage:>7} {r[stage]:8.2f} {r['packets'] / r[stage] / 1e6:9.2f} M "
+                f"{r[stage] / r['read']:7.1f}"
+            )
         total = r["labels"] + r["corpus"] + r["graph"]
-        print(f"{f}x{'':4} {'':>11} {'all 3':>7} {total:8.2f} {r['packets'] / total / 1e6:9.2f} M "
-              f"{total / r['read']:7.1f}")
+        print(
+            f"{f}x{'':4} {'':>11} {'all 3':>7} {total:8.2f} {r['packets'] / total / 1e6:9.2f} M "
+            f"{total / r['read']:7.1f}"
+        )
     (_, a), (_, b) = rows
     for stage in ("labels", "corpus", "graph"):
         per_a, per_b = a[stage] / a["packets"], b[stage] / b["packets"]

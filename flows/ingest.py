@@ -9,7 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed import tracking
 from flows.common import config_from, flow_tags, network_names, resolve_day
-from tasks.ingest import ingest_day
+from tasks.ingest import commit_packets, discard_staging, ingest_source, plan_day
 
 
 def log_ingest_result(result: dict) -> None:
@@ -42,6 +42,34 @@ def log_ingest_result(result: dict) -> None:
     tracking.log_table(pd.DataFrame(rows), f"ingest/{result['network']}/{result['day']}/reports.json")
 
 
+def submit_ingest(cfg, network: str, day):
+    """Fan a network-day's files out as one task each, then commit them; returns the commit future."""
+    plan = plan_day(cfg, network, day)
+    futures = [
+        ingest_source.submit(cfg, network, day, f, n, plan["staging"])
+        for f, n in zip(plan["files"], plan["names"], strict=True)
+    ]
+    return _Commit(cfg, network, day, plan, futures)
+
+
+class _Commit:
+    """Waits for a day's file tasks, then commits (or discards the staging directory if any failed)."""
+
+    def __init__(self, cfg, network, day, plan, futures):
+        self.cfg, self.network, self.day, self.plan, self.futures = cfg, network, day, plan, futures
+        self._result = None
+
+    def result(self) -> dict:
+        if self._result is None:
+            try:
+                reports = [f.result() for f in self.futures]
+            except BaseException:
+                discard_staging(self.plan)
+                raise
+            self._result = commit_packets(self.cfg, self.network, self.day, self.plan, reports)
+        return self._result
+
+
 @flow(name="ingest", flow_run_name="ingest[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def ingest_flow(
     day: str | None = None, networks: Sequence[str] | None = None, config: Sequence[str] | None = None
@@ -53,9 +81,9 @@ def ingest_flow(
     with tracking.run(f"ingest[{d}]", config=cfg, tags=flow_tags("ingest", day=d, networks=names)):
         tracking.log_config(cfg)
         tracking.log_params(cfg.flat("ingest"))
-        futures = [ingest_day.submit(cfg, n, d) for n in names]
+        commits = [submit_ingest(cfg, n, d) for n in names]
         results = []
-        for n, fut in zip(names, futures, strict=True):
+        for n, fut in zip(names, commits, strict=True):
             res = fut.result()
             with tracking.run(
                 f"ingest[{n}/{d}]", nested=True, tags={"stage": "ingest", "network": n, "day": d}

@@ -20,10 +20,9 @@ from darkembed.layout import Layout
 from darkembed.store import is_complete, read_manifest
 from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day
 from flows.embed import embed_flow
-from flows.ingest import log_ingest_result
+from flows.ingest import log_ingest_result, submit_ingest
 from tasks.corpus import build_corpus
 from tasks.graph import build_graph
-from tasks.ingest import ingest_day
 from tasks.labels import label_day
 
 log = logging.getLogger(__name__)
@@ -33,11 +32,12 @@ STAGES = ("packets", "labels", "corpus", "graph")
 
 def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
     """Ingest, then labels, corpus and graph of each network; returns the stage results."""
-    ingests = {n: ingest_day.submit(cfg, n, d) for n in names}
+    ingests = {n: submit_ingest(cfg, n, d) for n in names}
     later = []
     for n in names:
+        ingests[n].result()  # commits the day's packets (its files were parsed concurrently with the others)
         for stage, task in (("labels", label_day), ("corpus", build_corpus), ("graph", build_graph)):
-            later.append((stage, task.submit(cfg, n, d, wait_for=[ingests[n]])))
+            later.append((stage, task.submit(cfg, n, d)))
     results = []
     for n, fut in ingests.items():
         res = fut.result()

@@ -55,7 +55,7 @@ def test_a_gap_in_the_chain_says_which_day_to_run(world):
     nightly(day="2023-01-01", networks=["darknet-a"], config=conf)
     # Day 3 continues day 2, which has never run.
     day3 = cfg.simulate.start + dt.timedelta(days=2)
-    with pytest.raises(ChainGapError, match="run 2023-01-02 .. 2023-01-02 first"):
+    with pytest.raises(ChainGapError, match=r"run 2023-01-02 \.\. 2023-01-02 first"):
         from darkembed.embed.chain import resume_from
 
         resume_from(Layout(cfg.data_path), "idarkvec", "darknet-a", day3)

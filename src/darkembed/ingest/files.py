@@ -182,6 +182,43 @@ def ingest_many(
     return results
 
 
+def staging_dir(partition: Path) -> Path:
+    """A fresh hidden directory beside `partition` where a run stages its part files before the commit."""
+    return partition.parent / f".{partition.name}.staging-{uuid.uuid4().hex}"
+
+
+def part_names(files: Sequence[Path]) -> list[str]:
+    """The partition file name of each source file (unique even when two sources share a name)."""
+    return _unique_names(files)
+
+
+def commit_day(
+    partition: Path,
+    staging: Path,
+    results: Sequence[tuple[str, IngestReport]],
+    inputs: Sequence[Path],
+    *,
+    config_hash: str | None = None,
+) -> None:
+    """Move staged part files into the day's `packets` partition atomically (replacing a previous version).
+
+    Raises:
+        PartitionBusyError: another run writes the same partition now.
+    """
+    try:
+        with write_partition(
+            partition,
+            dataset="packets",
+            inputs=list(inputs),
+            config_hash=config_hash,
+            extra={"reports": [r.as_row() for _, r in results]},
+        ) as w:
+            for name, rep in results:
+                w.adopt(name, staging / name, rep.kept)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def ingest_day(
     partition: Path,
     files: Sequence[Path],
@@ -199,7 +236,7 @@ def ingest_day(
         CaptureError: a file is not a capture; nothing is written and the previous partition stays.
         PartitionBusyError: another run writes the same partition now.
     """
-    staging = partition.parent / f".{partition.name}.staging-{uuid.uuid4().hex}"
+    staging = staging_dir(partition)
     try:
         results = ingest_many(
             files,
@@ -210,19 +247,11 @@ def ingest_day(
             max_bad=max_bad,
             progress=progress,
         )
-        reports = [r for _, r in results]
-        with write_partition(
-            partition,
-            dataset="packets",
-            inputs=list(files),
-            config_hash=config_hash,
-            extra={"reports": [r.as_row() for r in reports]},
-        ) as w:
-            for name, rep in results:
-                w.adopt(name, staging / name, rep.kept)
-        return reports
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    commit_day(partition, staging, results, files, config_hash=config_hash)
+    return [r for _, r in results]
 
 
 def count_rows(paths: Iterable[Path]) -> int:
