@@ -62,7 +62,7 @@ def active_packets(
         .head(cfg.top_ports)
         .select("raw_service", pl.lit(True).alias("is_top"))
     )
-    lf = lf.join(top, on="raw_service", how="left").with_columns(
+    lf = lf.join(top, on="raw_service", how="left", maintain_order="left").with_columns(
         pl.when(pl.col("is_top"))
         .then(pl.col("raw_service"))
         .otherwise(pl.lit(OTHER))

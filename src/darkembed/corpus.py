@@ -66,16 +66,22 @@ def build_corpus(active: pl.LazyFrame, cfg: CorpusConfig) -> pl.DataFrame:
     )
     size = cfg.max_sentence
     if cfg.variant == "per-port":
-        rows = lf.join(popularity, on="service").sort(["rank", "ts", "src_ip"])
+        # A stable sort on time alone (ties keep capture order) and window expressions per service are several
+        # times faster than sorting on (service, time) over the whole day.
+        rows = lf.sort("ts", maintain_order=True)
         if cfg.dedup_consecutive:
-            rows = _dedup(rows, ["service"])
+            prev = pl.col("src_ip").shift(1).over("service")
+            rows = rows.filter((pl.col("src_ip") != prev).fill_null(True))
         rows = rows.with_columns(
             (pl.int_range(pl.len()).over("service") // size).cast(pl.Int32).alias("chunk")
         )
-        out = rows.group_by(["rank", "service", "chunk"], maintain_order=True).agg(
-            pl.col("src_ip").alias("tokens")
+        out = rows.group_by(["service", "chunk"]).agg(pl.col("src_ip").alias("tokens"))
+        return (
+            out.join(popularity, on="service")
+            .sort(["rank", "chunk"])
+            .select("service", "chunk", "tokens")
+            .collect()
         )
-        return out.sort(["rank", "chunk"]).select("service", "chunk", "tokens").collect()
     if cfg.variant == "stream":
         # The most popular group goes last (the authors meant to push `other` to the end; REFERENCE 7.1-8).
         n_groups = popularity.select(pl.len()).collect().item()
@@ -85,7 +91,7 @@ def build_corpus(active: pl.LazyFrame, cfg: CorpusConfig) -> pl.DataFrame:
             .otherwise(pl.col("rank"))
             .alias("rank")
         )
-        rows = lf.join(order, on="service").sort(["rank", "ts", "src_ip"])
+        rows = lf.join(order, on="service").sort(["rank", "ts"], maintain_order=True)
         if cfg.dedup_consecutive:
             rows = _dedup(rows, [])
         rows = rows.with_columns((pl.int_range(pl.len()) // size).cast(pl.Int32).alias("chunk"))
