@@ -12,8 +12,19 @@ from darkembed.layout import parse_day
 
 
 def config_from(paths: Sequence[str] | None) -> Config:
-    """The embedded default overlaid with the given files."""
-    return load_config(*(paths or []))
+    """The embedded default overlaid with the given files (empty entries, e.g. an unset template, ignored)."""
+    return load_config(*[p for p in (paths or []) if p])
+
+
+def task_runner(cfg: Config):
+    """The task runner the configuration asks for: a Dask cluster by address, or local threads."""
+    if cfg.orchestration.dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=cfg.orchestration.dask_address)
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=cfg.orchestration.max_workers)
 
 
 def resolve_day(day: str | dt.date | None) -> dt.date:

@@ -63,10 +63,39 @@ def nightly(
         tracking.log_config(cfg)
         results = _features(cfg, names, d)
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
-            results += [
-                {"stage": "embed", **r} for r in embed_flow(day=d.isoformat(), networks=names, config=config)
-            ]
+            results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config)]
     return results
+
+
+def run_embeddings(cfg: Config, d: dt.date, names: list[str], config: Sequence[str] | None) -> list[dict]:
+    """The embedding flow for the day: on the GPU work pool's deployment when configured, else inline."""
+    dep = cfg.orchestration.embed_deployment
+    if not dep:
+        return embed_flow(day=d.isoformat(), networks=names, config=config)
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        name=dep,
+        parameters={"day": d.isoformat(), "networks": names, "config": list(config or [])},
+        timeout=None,
+    )
+    if not run.state or not run.state.is_completed():
+        state = run.state.type.value if run.state else "unknown"
+        raise RuntimeError(
+            f"embedding deployment {dep} ended {state}: {run.state.message if run.state else ''}"
+        )
+    lay = Layout(cfg.data_path)
+    return [
+        {
+            "method": m,
+            "network": n,
+            "day": d.isoformat(),
+            "hosts": read_manifest(lay.embeddings(m, n, d))["rows"],
+            "flow_run": str(run.id),
+        }
+        for m in cfg.embed.methods
+        for n in names
+    ]
 
 
 def day_complete(cfg: Config, network: str, day: dt.date) -> bool:

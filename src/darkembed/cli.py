@@ -125,13 +125,9 @@ def ingest(
             cfg.network(n)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    prefect_env()
     from flows.ingest import ingest_flow
 
-    try:
-        results = ingest_flow(day=day, networks=network, config=[str(p) for p in _State.config_paths])
-    except Exception as exc:  # the flow already logged details; show one clear line
-        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+    results = _run_flow(ingest_flow, day=day, networks=network)
     _print_reports([r for res in results for r in res["reports"]])
 
 
@@ -293,6 +289,11 @@ def simulate_cmd(
 def _run_flow(fn, **kwargs):
     """Run a flow with local Prefect defaults; one clear error line instead of a traceback."""
     prefect_env()
+    cfg = get_config()
+    if cfg.orchestration.dask_address:
+        from flows.common import task_runner
+
+        fn = fn.with_options(task_runner=task_runner(cfg))
     try:
         return fn(**kwargs, config=[str(p) for p in _State.config_paths])
     except Exception as exc:

@@ -177,6 +177,22 @@ class EmbedConfig(_Frozen):
     methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
 
 
+class OrchestrationConfig(_Frozen):
+    """How flows run their tasks (machine settings stay in the environment: PREFECT_API_URL).
+
+    Attributes:
+        max_workers: threads of the local task runner.
+        dask_address: a Dask scheduler (`tcp://host:8786`) to fan tasks over (ingest files, evaluation folds);
+            None runs them in local threads.
+        embed_deployment: a Prefect deployment (`embed/embed-gpu`) that runs the embedding flow on the GPU work
+            pool; None runs it inline as a subflow.
+    """
+
+    max_workers: int = Field(default=4, ge=1)
+    dask_address: str | None = None
+    embed_deployment: str | None = None
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate` and DESIGN.md, "The simulator").
 
@@ -389,6 +405,7 @@ class Config(_Frozen):
     graph: GraphConfig = GraphConfig()
     w2v: W2VConfig = W2VConfig()
     embed: EmbedConfig = EmbedConfig()
+    orchestration: OrchestrationConfig = OrchestrationConfig()
     simulate: SimulateConfig = SimulateConfig()
     labels: LabelsConfig = LabelsConfig()
 
