@@ -303,3 +303,29 @@ def test_ingest_reads_everything_but_arp(world, truth):
         r["packets"] for r in truth if r["network"] == "honeypot" and str(r["day"]) == "2023-01-02"
     )
     assert rows == expected
+
+
+def test_check_fails_on_missing_or_damaged_captures(world, tmp_path):
+    """A missing hourly file, a cut gzip stream, a cut last record and a file that is no capture all fail it."""
+    broken = tmp_path / "broken"
+    shutil.copytree(world, broken)
+    day = broken / "darknet-a" / "2023-01-01"
+    (day / "darknet-a_20230101_05.pcap.gz").unlink()
+    cut_gz = day / "darknet-a_20230101_06.pcap.gz"
+    cut_gz.write_bytes(cut_gz.read_bytes()[: cut_gz.stat().st_size // 2])
+    cut_rec = broken / "darknet-b" / "2023-01-02" / "darknet-b_20230102_07.pcap.gz"
+    cut_rec.write_bytes(gzip.compress(gzip.decompress(cut_rec.read_bytes())[:-5], mtime=0))
+    junk = broken / "honeypot" / "2023-01-01" / "honeypot_20230101_08.pcap.gz"
+    junk.write_bytes(b"not a capture at all")
+    rep = check_world(broken)
+    assert not rep.ok
+    text = "\n".join(rep.problems)
+    assert "darknet-a 2023-01-01: 23 capture files, expected 24" in text
+    for f in (cut_gz, cut_rec, junk):
+        assert str(f) in text, f
+    assert "darknet-a 2023-01-01: packets per source in the captures differ from the answer key" in text
+    bad = {f["network"]: f["bad"] for f in rep.frames}
+    assert bad["darknet-b"] == 1 and bad["darknet-a"] >= 1 and bad["honeypot"] == 0
+    assert "darknet-b: 1 records could not be decoded" in text
+    # the untouched check of the original world still passes
+    assert check_world(world).ok
