@@ -31,11 +31,10 @@ from darkembed.simulate.check import read_day  # noqa: E402
 
 def features(world: Path, network: str, day: str, top: int):
     """(hosts (H,), classes (H,), feature matrix (H, T), tokens) for hosts with >= 5 packets."""
-    cap = read_day(world, network, day)
-    ip = cap["kind"] == 0
-    src = cap["src"][ip]
-    proto = cap["proto"][ip]
-    port = np.where(proto == 1, 0, cap["dport"][ip])
+    cap = read_day(world, network, day).columns
+    src = cap["src_ip"]
+    proto = cap["proto"]
+    port = cap["dst_port"]  # 0 for ICMP
     token = port * 256 + proto
     t = pq.read_table(world / "truth" / "truth.parquet").to_pandas()
     t = t[(t["network"] == network) & (t["day"].astype(str) == day)]

@@ -242,10 +242,10 @@ def simulate_cmd(
             f.add_row(r["network"], r["fingerprint"], str(r["found"]), str(r["expected"]), str(r["matched"]))
         out_console.print(f)
         fr = Table(title="frames")
-        for col in ("network", "files", "ip_packets", "non_ip", "vlan", "bad"):
+        for col in ("network", "files", "ip_packets", "non_ip", "bad"):
             fr.add_column(col, justify="right")
         for r in rep.frames:
-            fr.add_row(*(str(r[c]) for c in ("network", "files", "ip_packets", "non_ip", "vlan", "bad")))
+            fr.add_row(*(str(r[c]) for c in ("network", "files", "ip_packets", "non_ip", "bad")))
         out_console.print(fr)
         if rep.cowrie:
             c = Table(title="Cowrie: host-days with login attempts")

@@ -83,7 +83,23 @@ LABELS = pa.schema(
     ]
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS, "labels": LABELS}
+#: The simulator's answer key (`<world>/truth/truth.parquet`, written by `darkembed.simulate`): one row per host,
+#: day and network where the host sent at least one packet or Cowrie event.
+TRUTH = pa.schema(
+    [
+        pa.field("src_ip", pa.uint32(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("network", pa.string(), nullable=False),
+        pa.field("class", pa.string(), nullable=False),  # true class (scanner classes: the organisation)
+        pa.field("behaviour", pa.string(), nullable=False),  # e.g. mirai:classic, unknown:backscatter
+        pa.field("tool", pa.string(), nullable=False),  # probe fingerprint: mirai, zmap, masscan, linux, ...
+        pa.field("packets", pa.uint32(), nullable=False),  # IPv4 packets in this network's capture that day
+        pa.field("logins", pa.uint32(), nullable=False),  # Cowrie login attempts (honeypots)
+        pa.field("downloads", pa.uint32(), nullable=False),  # Cowrie file downloads (honeypots)
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS, "labels": LABELS, "truth": TRUTH}
 
 
 def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:

@@ -136,21 +136,20 @@ def test_dpkt_decodes_counts_and_checksums(world, truth):
 def test_mirai_fingerprint(world, truth):
     rows = [r for r in truth if r["network"] == "darknet-b" and str(r["day"]) == "2023-01-02"]
     cls = {r["src_ip"]: r["class"] for r in rows}
-    cap = read_day(world, "darknet-b", "2023-01-02")
-    ip = cap["kind"] == 0
-    src, dst, seq = cap["src"][ip], cap["dst"][ip], cap["seq"][ip]
-    syn = (cap["proto"][ip] == 6) & (cap["flags"][ip] == 0x02)
+    cap = read_day(world, "darknet-b", "2023-01-02").columns
+    src, dst, seq = cap["src_ip"], cap["dst_ip"], cap["tcp_seq"]
+    syn = (cap["proto"] == 6) & (cap["tcp_flags"] == 0x02)
     is_mirai = np.array([cls[int(s)] == "mirai" for s in src])
     assert is_mirai.any()
     # every Mirai packet is a SYN with seq == destination address and no TCP options
     assert (syn & (seq == dst))[is_mirai].all()
-    assert (cap["tcp_hlen"][ip][is_mirai] == 20).all()
+    assert not cap["tcp_options"][is_mirai].any()
     # and no other host carries the fingerprint
     assert not (syn & (seq == dst))[~is_mirai].any()
-    ports = collections.Counter(cap["dport"][ip][is_mirai].tolist())
+    ports = collections.Counter(cap["dst_port"][is_mirai].tolist())
     assert ports.most_common(1)[0][0] == 23 and 2323 in ports
     # brute-forcers and background hosts share port 23 with Mirai
-    others = {cls[int(s)] for s, p in zip(src, cap["dport"][ip], strict=True) if p == 23}
+    others = {cls[int(s)] for s, p in zip(src, cap["dst_port"], strict=True) if p == 23}
     assert len(others - {"mirai"}) >= 1
 
 
@@ -227,10 +226,9 @@ def test_classes_share_ports_and_scanners_rotate(world, truth):
     cls = {r["src_ip"]: r["class"] for r in truth}
     ports = {}
     for day in ("2023-01-01", "2023-01-02"):
-        cap = read_day(world, "darknet-a", day)
-        ip = cap["kind"] == 0
-        m = np.array([cls.get(int(s)) == "driftnet" for s in cap["src"][ip]])
-        ports[day] = set(cap["dport"][ip][m].tolist())
+        cap = read_day(world, "darknet-a", day).columns
+        m = np.array([cls.get(int(s)) == "driftnet" for s in cap["src_ip"]])
+        ports[day] = set(cap["dst_port"][m].tolist())
     a, b = ports.values()
     assert a and b and len(a & b) < 0.5 * len(a)
 
@@ -305,3 +303,29 @@ def test_ingest_reads_everything_but_arp(world, truth):
         r["packets"] for r in truth if r["network"] == "honeypot" and str(r["day"]) == "2023-01-02"
     )
     assert rows == expected
+
+
+def test_check_fails_on_missing_or_damaged_captures(world, tmp_path):
+    """A missing hourly file, a cut gzip stream, a cut last record and a file that is no capture all fail it."""
+    broken = tmp_path / "broken"
+    shutil.copytree(world, broken)
+    day = broken / "darknet-a" / "2023-01-01"
+    (day / "darknet-a_20230101_05.pcap.gz").unlink()
+    cut_gz = day / "darknet-a_20230101_06.pcap.gz"
+    cut_gz.write_bytes(cut_gz.read_bytes()[: cut_gz.stat().st_size // 2])
+    cut_rec = broken / "darknet-b" / "2023-01-02" / "darknet-b_20230102_07.pcap.gz"
+    cut_rec.write_bytes(gzip.compress(gzip.decompress(cut_rec.read_bytes())[:-5], mtime=0))
+    junk = broken / "honeypot" / "2023-01-01" / "honeypot_20230101_08.pcap.gz"
+    junk.write_bytes(b"not a capture at all")
+    rep = check_world(broken)
+    assert not rep.ok
+    text = "\n".join(rep.problems)
+    assert "darknet-a 2023-01-01: 23 capture files, expected 24" in text
+    for f in (cut_gz, cut_rec, junk):
+        assert str(f) in text, f
+    assert "darknet-a 2023-01-01: packets per source in the captures differ from the answer key" in text
+    bad = {f["network"]: f["bad"] for f in rep.frames}
+    assert bad["darknet-b"] == 1 and bad["darknet-a"] >= 1 and bad["honeypot"] == 0
+    assert "darknet-b: 1 records could not be decoded" in text
+    # the untouched check of the original world still passes
+    assert check_world(world).ok

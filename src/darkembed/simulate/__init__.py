@@ -6,6 +6,7 @@ against the configured targets (see `darkembed.simulate.check`). Reads nothing b
 blocks (`blocks/`, see its PROVENANCE.md).
 """
 
-from darkembed.simulate.world import TRUTH, SimulateResult, simulate
+from darkembed.schemas import TRUTH
+from darkembed.simulate.world import SimulateResult, simulate
 
 __all__ = ["TRUTH", "SimulateResult", "simulate"]

@@ -1,27 +1,30 @@
 """Validate a simulated world: read its captures back and compare them with the answer key and the targets.
 
 Reads `<world>/truth/{truth.parquet,summary.json}`, every `<world>/<network>/<day>/*.pcap.gz` and the Cowrie
-logs; writes nothing. The captures are decoded by a small compiled reader of the simulator's own format
-(little-endian microsecond libpcap, Ethernet, optional 802.1Q tag), independent of the generator's arrays, so
-the check sees what a sensor would have recorded.
+logs; writes nothing. The captures are read with the product's packet reader (`darkembed.ingest.read_capture`),
+independent of the generator's arrays, so the check sees what the ingest stage of a sensor's pipeline would see.
 
 Per network and class it reports active hosts (at least 5 packets), distinct destination ports and packets per
 day against the configured targets; per darknet pair the anchor share; per network the fingerprint counts
 (Mirai, ZMap, Masscan) against the tools in the answer key; and whether every packet of the captures matches the
-answer key exactly.
+answer key exactly, with no capture file missing, unreadable or damaged.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from darkembed.ingest import CaptureError, IngestReport, empty_packets, read_capture
 
 log = logging.getLogger(__name__)
 
@@ -37,94 +40,68 @@ MIN_RATED_PACKET_HOSTS = 100
 #: Ports per day are rated only at this scale or above (distinct ports shrink with the number of packets).
 MIN_PORT_SCALE = 0.5
 
-
-@numba.njit(cache=False)
-def _count_records(buf: np.ndarray) -> int:  # pragma: no cover - compiled
-    off = 24
-    n = 0
-    size = len(buf)
-    while off + 16 <= size:
-        caplen = buf[off + 8] | (buf[off + 9] << 8) | (buf[off + 10] << 16) | (np.int64(buf[off + 11]) << 24)
-        off += 16 + caplen
-        n += 1
-    return n
+#: `packets` columns `read_day` returns, as int64 with null (a field the packet does not carry) as 0.
+COLUMNS = ("src_ip", "dst_ip", "proto", "dst_port", "tcp_flags", "tcp_seq", "ip_id", "tcp_win")
+#: Skip reasons of the packet reader that are frames outside IPv4 (the simulator's ARP frames), not damage.
+NOT_IPV4 = ("non_ip", "ipv6")
+#: TCP options the packet reader decodes; every option layout of the simulator carries at least MSS.
+TCP_OPTIONS = ("tcp_mss", "tcp_wscale", "tcp_sackp", "tcp_tsval")
 
 
-@numba.njit(cache=False)
-def _parse(buf: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Fill `out` (n, 12) int64: kind (0 IPv4, 1 non-IP, 2 bad), vlan, src, dst, proto, sport, dport, flags, seq,
-    ip_id, win, tcp header length."""
-    off = 24
-    size = len(buf)
-    i = 0
-    while off + 16 <= size and i < out.shape[0]:
-        caplen = buf[off + 8] | (buf[off + 9] << 8) | (buf[off + 10] << 16) | (np.int64(buf[off + 11]) << 24)
-        p = off + 16
-        end = p + caplen
-        off = end
-        if end > size or caplen < 14:
-            out[i, 0] = 2
-            i += 1
+@dataclass
+class CaptureDay:
+    """One network-day of captures as the packet reader sees it.
+
+    Attributes:
+        columns: the IPv4 packets in file order: `COLUMNS` as int64 arrays, and `tcp_options` (bool: the packet
+            carries a TCP option the reader decodes, `TCP_OPTIONS`).
+        files: capture files found.
+        non_ip: records that are not IPv4 (`NOT_IPV4`).
+        bad: damaged records (every other reason the reader skipped a record).
+        errors: files that could not be read whole, each with the reader's reason.
+    """
+
+    columns: dict[str, np.ndarray]
+    files: int = 0
+    non_ip: int = 0
+    bad: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _read(path: Path) -> tuple[pa.Table, IngestReport] | CaptureError:
+    try:
+        return read_capture(path)
+    except CaptureError as exc:
+        return exc
+
+
+def read_day(world: str | Path, network: str, day: str) -> CaptureDay:
+    """Read one network-day (`<world>/<network>/<day>/*.pcap.gz`, 24 hourly files) with the packet reader.
+
+    Files are read in parallel and concatenated in name order. Missing, unreadable or damaged files do not raise:
+    they show in `files`, `bad` and `errors`.
+    """
+    files = sorted((Path(world) / network / day).glob("*.pcap.gz"))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
+        results = list(pool.map(_read, files))
+    out = CaptureDay(columns={}, files=len(files))
+    tables = []
+    for path, res in zip(files, results, strict=True):
+        if isinstance(res, CaptureError):
+            out.errors.append(str(res))
             continue
-        et = (np.int64(buf[p + 12]) << 8) | buf[p + 13]
-        e = p + 14
-        if et == 0x8100:
-            out[i, 1] = 1
-            et = (np.int64(buf[p + 16]) << 8) | buf[p + 17]
-            e = p + 18
-        if et != 0x0800:
-            out[i, 0] = 1
-            i += 1
-            continue
-        if e + 20 > end or (buf[e] >> 4) != 4:
-            out[i, 0] = 2
-            i += 1
-            continue
-        ihl = (buf[e] & 15) * 4
-        out[i, 2] = (np.int64(buf[e + 12]) << 24) | (buf[e + 13] << 16) | (buf[e + 14] << 8) | buf[e + 15]
-        out[i, 3] = (np.int64(buf[e + 16]) << 24) | (buf[e + 17] << 16) | (buf[e + 18] << 8) | buf[e + 19]
-        proto = buf[e + 9]
-        out[i, 4] = proto
-        out[i, 9] = (np.int64(buf[e + 4]) << 8) | buf[e + 5]
-        t = e + ihl
-        if proto == 6 and t + 20 <= end:
-            out[i, 5] = (np.int64(buf[t]) << 8) | buf[t + 1]
-            out[i, 6] = (np.int64(buf[t + 2]) << 8) | buf[t + 3]
-            out[i, 8] = (np.int64(buf[t + 4]) << 24) | (buf[t + 5] << 16) | (buf[t + 6] << 8) | buf[t + 7]
-            out[i, 7] = ((np.int64(buf[t + 12]) & 1) << 8) | buf[t + 13]
-            out[i, 10] = (np.int64(buf[t + 14]) << 8) | buf[t + 15]
-            out[i, 11] = (buf[t + 12] >> 4) * 4
-        elif proto == 17 and t + 8 <= end:
-            out[i, 5] = (np.int64(buf[t]) << 8) | buf[t + 1]
-            out[i, 6] = (np.int64(buf[t + 2]) << 8) | buf[t + 3]
-        elif proto == 6 or proto == 17:
-            out[i, 0] = 2
-        i += 1
-
-
-FIELDS = ("kind", "vlan", "src", "dst", "proto", "sport", "dport", "flags", "seq", "ip_id", "win", "tcp_hlen")
-
-
-def read_capture(path: Path) -> dict[str, np.ndarray]:
-    """Decode one (gzip) libpcap file written by the simulator into int64 columns (`FIELDS`), one per record."""
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    if raw[:4] != bytes.fromhex("d4c3b2a1"):
-        raise ValueError(f"{path}: not a little-endian microsecond libpcap file written by the simulator")
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    n = _count_records(buf)
-    out = np.zeros((n, len(FIELDS)), dtype=np.int64)
-    _parse(buf, out)
-    return {k: out[:, i] for i, k in enumerate(FIELDS)}
-
-
-def read_day(world: Path, network: str, day: str) -> dict[str, np.ndarray]:
-    """All records of one network-day (24 hourly files), concatenated in file order."""
-    files = sorted((world / network / day).glob("*.pcap.gz"))
-    if not files:
-        raise FileNotFoundError(f"{world / network / day}: no capture files")
-    parts = [read_capture(f) for f in files]
-    out = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
-    out["files"] = np.array([len(files)])
+        table, report = res
+        tables.append(table)
+        out.non_ip += sum(report.skipped.get(k, 0) for k in NOT_IPV4)
+        out.bad += sum(v for k, v in report.skipped.items() if k not in NOT_IPV4)
+        if report.error:
+            out.errors.append(f"{path}: {report.error}")
+    table = pa.concat_tables(tables) if tables else empty_packets()
+    out.columns = {k: pc.fill_null(table.column(k), 0).to_numpy().astype(np.int64) for k in COLUMNS}
+    opts = np.zeros(table.num_rows, dtype=bool)
+    for k in TCP_OPTIONS:
+        opts |= pc.is_valid(table.column(k)).to_numpy()
+    out.columns["tcp_options"] = opts
     return out
 
 
@@ -135,7 +112,7 @@ class CheckReport:
     rows: list[dict] = field(default_factory=list)  # network, class, hosts/ports/packets measured and target
     anchors: list[dict] = field(default_factory=list)  # darknet pair, day, share (>= 5 packets and all hosts)
     fingerprints: list[dict] = field(default_factory=list)  # network, fingerprint, hosts found, expected
-    frames: list[dict] = field(default_factory=list)  # network, files, ip packets, non-ip, vlan, bad
+    frames: list[dict] = field(default_factory=list)  # network, files, ip packets, non-ip, bad
     cowrie: list[dict] = field(default_factory=list)  # honeypot, class, hosts, hosts with > 10 logins
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -180,16 +157,18 @@ def check_world(world: str | Path) -> CheckReport:
     fp: dict[tuple[str, str], list[int]] = {}
     for net in nets:
         name = net["name"]
-        fr = {"network": name, "files": 0, "ip_packets": 0, "non_ip": 0, "vlan": 0, "bad": 0}
+        fr = {"network": name, "files": 0, "ip_packets": 0, "non_ip": 0, "bad": 0}
         for day in days:
-            cap = read_day(world, name, day)
-            fr["files"] += int(cap["files"][0])
-            ip = cap["kind"] == 0
-            fr["ip_packets"] += int(ip.sum())
-            fr["non_ip"] += int((cap["kind"] == 1).sum())
-            fr["vlan"] += int(cap["vlan"].sum())
-            fr["bad"] += int((cap["kind"] == 2).sum())
-            src = cap["src"][ip]
+            day_cap = read_day(world, name, day)
+            cap = day_cap.columns
+            src = cap["src_ip"]
+            fr["files"] += day_cap.files
+            fr["ip_packets"] += len(src)
+            fr["non_ip"] += day_cap.non_ip
+            fr["bad"] += day_cap.bad
+            if day_cap.files != 24:
+                rep.problems.append(f"{name} {day}: {day_cap.files} capture files, expected 24")
+            rep.problems.extend(day_cap.errors)
             sel = (t_net == name) & (t_day == day)
             ts, tc, tt, tp = t_src[sel], t_cls[sel], t_tool[sel], t_pk[sel]
             order = np.argsort(ts)
@@ -212,8 +191,8 @@ def check_world(world: str | Path) -> CheckReport:
             active_all[(name, day)] = hosts
             # per class: hosts >= 5 packets, distinct ports, packets
             pk_cls = cls_h[np.searchsorted(hosts, src)] if len(hosts) else cls_h
-            dports = cap["dport"][ip]
-            protos = cap["proto"][ip]
+            dports = cap["dst_port"]
+            protos = cap["proto"]
             for c in classes:
                 hm = cls_h == c
                 pm = pk_cls == c
@@ -223,12 +202,12 @@ def check_world(world: str | Path) -> CheckReport:
                 d["ports"].append(float(len(ports)))
                 d["packets"].append(float(pm.sum()))
             # fingerprints (DATA.md section 5)
-            syn = (protos == 6) & (cap["flags"][ip] == 0x02)
-            seq = cap["seq"][ip]
-            dst = cap["dst"][ip]
+            syn = (protos == 6) & (cap["tcp_flags"] == 0x02)
+            seq = cap["tcp_seq"]
+            dst = cap["dst_ip"]
             mirai_src = np.unique(src[syn & (seq == dst)])
-            zm = syn & (cap["ip_id"][ip] == 54321) & (cap["win"][ip] == 65535)
-            ms = syn & (cap["ip_id"][ip] == ((dst ^ dports ^ seq) & 0xFFFF)) & (cap["win"][ip] == 1024)
+            zm = syn & (cap["ip_id"] == 54321) & (cap["tcp_win"] == 65535)
+            ms = syn & (cap["ip_id"] == ((dst ^ dports ^ seq) & 0xFFFF)) & (cap["tcp_win"] == 1024)
             zh, zc = np.unique(src[zm], return_counts=True)
             mh, mc = np.unique(src[ms], return_counts=True)
             exp = {
@@ -251,8 +230,6 @@ def check_world(world: str | Path) -> CheckReport:
             rep.problems.append(f"{name}: {fr['non_ip']} non-IP frames, expected {expected_arp} (ARP)")
         if fr["bad"]:
             rep.problems.append(f"{name}: {fr['bad']} records could not be decoded")
-        if fr["files"] != 24 * len(days):
-            rep.problems.append(f"{name}: {fr['files']} capture files, expected {24 * len(days)}")
         rep.frames.append(fr)
     for (name, k), (f, e, both) in fp.items():
         rep.fingerprints.append(

@@ -6,7 +6,7 @@ Writes under `out`:
 <out>/<network>/<YYYY-MM-DD>/<network>_<YYYYMMDD>_<HH>.pcap.gz   24 hourly libpcap files per network and day
 <out>/honeypot/cowrie/cowrie.json.<YYYY-MM-DD>                   Cowrie JSON lines (per honeypot network)
 <out>/scanners/<org>_v4.txt                                        published scanner lists (partial coverage)
-<out>/truth/truth.parquet                                          the answer key (`TRUTH` schema)
+<out>/truth/truth.parquet                                          the answer key (`darkembed.schemas.TRUTH`)
 <out>/truth/summary.json                                           config, targets and per network-day counts
 ```
 Every random draw comes from `numpy.random.Generator`s seeded from `(seed, purpose, day, network)`, so a network-
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from darkembed import __version__
 from darkembed.config import Config, NetworkConfig, SimulateConfig
+from darkembed.schemas import TRUTH
 from darkembed.simulate import catalog as C
 from darkembed.simulate.cowrie import honeypot_day
 from darkembed.simulate.pcap import (
@@ -55,21 +56,6 @@ log = logging.getLogger(__name__)
 
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
-
-#: The answer key: one row per host, day and network where the host sent at least one packet or Cowrie event.
-TRUTH = pa.schema(
-    [
-        pa.field("src_ip", pa.uint32(), nullable=False),
-        pa.field("day", pa.date32(), nullable=False),
-        pa.field("network", pa.string(), nullable=False),
-        pa.field("class", pa.string(), nullable=False),  # true class (scanner classes: the organisation)
-        pa.field("behaviour", pa.string(), nullable=False),  # e.g. mirai:classic, unknown:backscatter
-        pa.field("tool", pa.string(), nullable=False),  # probe fingerprint: mirai, zmap, masscan, linux, ...
-        pa.field("packets", pa.uint32(), nullable=False),  # IPv4 packets in this network's capture that day
-        pa.field("logins", pa.uint32(), nullable=False),  # Cowrie login attempts (honeypots)
-        pa.field("downloads", pa.uint32(), nullable=False),  # Cowrie file downloads (honeypots)
-    ]
-)
 
 
 @dataclass(frozen=True)
