@@ -21,7 +21,9 @@ def test_ingest_files_run_on_dask_workers(tracking_env):
     for h in range(4):
         frames = [(1672531200.0 + h * 3600 + i, syn(0x0A000000 + i, 0xC6336401, 23)) for i in range(100)]
         (d / f"h{h:02d}.pcap.gz").write_bytes(gzip.compress(pcap(frames)))
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cl:
         cfg_file = tracking_env / "dask.yaml"
         cfg_file.write_text(
             "networks:\n  - {name: na, captures: ['world/na/{day:%Y-%m-%d}/*.pcap.gz']}\npairs: []\n"
