@@ -371,6 +371,30 @@ def demo_cmd(
     console.print("browse runs, metrics and figures: [bold]darkembed ui[/] (MLflow at http://127.0.0.1:5000)")
 
 
+@app.command("deploy")
+def deploy_cmd(
+    prefect_file: Annotated[Path, typer.Option(help="The deployments file.")] = Path("infra/prefect.yaml"),
+) -> None:
+    """Register the work pools (cpu, gpu), the GPU concurrency limit and the deployments on a Prefect server."""
+    from flows.deploy import deploy_all, ensure_pools
+
+    get_config()
+    config = _State.config_paths[-1] if _State.config_paths else None
+    if len(_State.config_paths) > 1:
+        raise fail("deploy takes one --config file (the deployments pass it to every flow run)")
+    try:
+        if not __import__("os").environ.get("PREFECT_API_URL"):
+            deploy_all(prefect_file, config)  # raises the explanation
+        created = ensure_pools()
+        deploy_all(prefect_file, config)
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"work pools ready (created: {', '.join(created) or 'none'}); deployments registered from {prefect_file}.\n"
+        "start workers: prefect worker start --pool cpu   (and --pool gpu on GPU machines)"
+    )
+
+
 @app.command("ui")
 def ui_cmd(
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,

@@ -1,0 +1,83 @@
+"""Deployments for real: a Prefect server on loopback, `darkembed deploy`, a deployment run picked up by a
+process worker, the flow run completed and its partition written."""
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.pcapbuild import pcap, syn
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(args, env, timeout=240):
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{args}: {out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return out.stdout + out.stderr
+
+
+@pytest.mark.integration
+def test_deploy_and_run_on_a_process_worker(tmp_path):
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+    server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=server_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(180):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            pytest.fail("the Prefect server did not start within 180 s")
+        world = tmp_path / "world" / "na" / "2023-01-01"
+        world.mkdir(parents=True)
+        frames = [(1672531200.0 + i, syn(0x0A000000 + i % 9, 0xC6336401, 23)) for i in range(300)]
+        (world / "h00.pcap.gz").write_bytes(gzip.compress(pcap(frames)))
+        cfg = tmp_path / "cfg.yaml"
+        cfg.write_text(
+            f"data_root: {tmp_path / 'data'}\n"
+            f"tracking: {{uri: 'sqlite:///{tmp_path / 'mlflow.db'}', artifacts: {tmp_path / 'art'}}}\n"
+            f"networks:\n  - {{name: na, captures: ['{tmp_path}/world/na/{{day:%Y-%m-%d}}/*.pcap.gz']}}\n"
+            "pairs: []\n"
+        )
+        out = _run([str(BIN / "darkembed"), "-c", str(cfg), "deploy"], env)
+        assert "created: cpu, gpu" in out.replace("\n", " ")
+        deps = _run([str(BIN / "prefect"), "deployment", "ls"], env)
+        for name in ("nightly", "backfill", "ingest", "embed-gpu"):
+            assert name in deps
+        _run([str(BIN / "prefect"), "deployment", "run", "ingest/ingest", "--param", "day=2023-01-01"], env)
+        _run([str(BIN / "prefect"), "worker", "start", "--pool", "cpu", "--run-once"], env)
+        manifest = tmp_path / "data/packets/network=na/day=2023-01-01/_manifest.json"
+        assert json.loads(manifest.read_text())["rows"] == 300
+        runs = _run([str(BIN / "prefect"), "flow-run", "ls", "--state", "COMPLETED"], env)
+        assert "ingest" in runs
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(30)
