@@ -1,6 +1,7 @@
 """The whole pipeline on a tiny simulated world: nightly, backfill, resume and chain rules."""
 
 import datetime as dt
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -59,3 +60,19 @@ def test_a_gap_in_the_chain_says_which_day_to_run(world):
         from darkembed.embed.chain import resume_from
 
         resume_from(Layout(cfg.data_path), "idarkvec", "darknet-a", day3)
+
+
+def test_corrupt_capture_mid_backfill_stops_there_and_a_rerun_continues(world):
+    cfg, conf = world
+    hour = sorted(Path(cfg.simulate.out).glob("darknet-b/2023-01-02/*.pcap.gz"))[5]
+    good = hour.read_bytes()
+    hour.write_bytes(b"this is not a capture at all")
+    with pytest.raises(Exception, match=r"darknet-b_20230102_05\.pcap\.gz: not a capture"):
+        backfill("2023-01-01", "2023-01-02", config=conf)
+    lay = Layout(cfg.data_path)
+    assert all(day_complete(cfg, n, D1) for n in ("darknet-a", "darknet-b", "honeypot"))
+    assert not day_complete(cfg, "darknet-b", D2)
+    assert not lay.packets("darknet-b", D2).exists()  # nothing half-written is visible
+    hour.write_bytes(good)
+    assert backfill("2023-01-01", "2023-01-02", config=conf) == ["2023-01-02"]  # day 1 is not redone
+    assert all(day_complete(cfg, n, D2) for n in ("darknet-a", "darknet-b", "honeypot"))
