@@ -90,3 +90,5 @@ def log_stage(stage: str, result: Mapping[str, Any], **tags: Any) -> None:
     ):
         tracking.log_metrics(numeric_metrics(stage, result))
         tracking.log_dict(dict(result), f"{stage}/result.json")
+        if "figure" in result:
+            tracking.log_artifact(result["figure"], "figures")

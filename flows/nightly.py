@@ -24,6 +24,7 @@ from flows.ingest import log_ingest_result, submit_ingest
 from tasks.corpus import build_corpus
 from tasks.graph import build_graph
 from tasks.labels import label_day
+from tasks.report import report_activity
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,17 @@ def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
         with tracking.run(f"ingest[{n}/{d}]", nested=True, tags={"stage": "ingest", "network": n, "day": d}):
             log_ingest_result(res)
         results.append({"stage": "ingest", **res})
+    figures = []
     for stage, fut in later:
         res = fut.result()
         log_stage(stage, res)
         results.append({"stage": stage, **res})
+        if stage == "labels":
+            figures.append(report_activity.submit(cfg, res["network"], d))
+    for fut in figures:
+        res = fut.result()
+        log_stage("report", res, figure=res["figure"])
+        results.append({"stage": "report", **res})
     return results
 
 
