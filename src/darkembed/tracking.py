@@ -49,7 +49,12 @@ def setup(cfg: TrackingConfig) -> str:
             art = Path(cfg.artifacts).resolve()
             art.mkdir(parents=True, exist_ok=True)
             location = art.as_uri()
-        exp_id = mlflow.create_experiment(cfg.experiment, artifact_location=location)
+        # A classic ML experiment: the UI shows its training runs, metrics and artifacts (not the GenAI views).
+        exp_id = mlflow.create_experiment(
+            cfg.experiment,
+            artifact_location=location,
+            tags={"mlflow.experimentKind": "custom_model_development"},
+        )
     else:
         exp_id = exp.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
