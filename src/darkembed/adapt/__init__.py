@@ -1,0 +1,1 @@
+"""Cross-network adaptation: anchors, explicit aligners and the provider-customer exchange bundle."""
