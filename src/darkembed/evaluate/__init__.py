@@ -1,0 +1,1 @@
+"""Evaluation: consistent folds, classifiers (DNN, leave-one-out kNN), metrics and the [TNSM] protocol."""
