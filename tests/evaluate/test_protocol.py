@@ -7,6 +7,7 @@ from darkembed.evaluate.protocol import (
     NetworkDay,
     align,
     anchor_sweep,
+    fit_aligner,
     independent,
     make_folds,
     no_adaptation,
@@ -110,3 +111,16 @@ def test_anchor_sweep_uses_fewer_anchors_at_lower_fractions(world):
     assert a10 == pytest.approx(0.1 * a100, rel=0.2)
     assert curve["runs"].to_list() == [10, 5]
     assert curve["f1_mean"].to_list()[1] > 0.95
+
+
+def test_fit_aligner_on_all_anchors_maps_every_customer_host(world):
+    provider, customer, customer_in_p, *_ = world
+    aligner, mapped = fit_aligner(provider, customer, "procrustes", ADAPT)
+    assert aligner.kind == "procrustes" and aligner.dim_in == 16
+    assert mapped.shape == customer.X.shape
+    cos = (
+        (mapped * customer_in_p.X).sum(1)
+        / np.linalg.norm(mapped, axis=1)
+        / np.linalg.norm(customer_in_p.X, axis=1)
+    )
+    assert cos.mean() > 0.99  # customer-only hosts too, not just anchors

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from darkembed.adapt.aligners import aligner_from_config
+from darkembed.adapt.aligners import Aligner, aligner_from_config
 from darkembed.adapt.anchors import LabelsLike, anchor_samples, check_ips, find_anchors, label_vector
 from darkembed.config import AdaptConfig, EvaluateConfig
 from darkembed.evaluate.classifiers import DNNClassifier
@@ -257,6 +257,30 @@ def align(
         return aligner.transform(X), a.ips
 
     return _evaluate(f"align/{kind}", customer, folds, clfs, mapper)
+
+
+def fit_aligner(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    kind: str,
+    adapt: AdaptConfig,
+    *,
+    seed: int = 15,
+    anchor_ips: np.ndarray | None = None,
+    device: str | None = None,
+) -> tuple[Aligner, np.ndarray]:
+    """An aligner fit on all anchors of the day (or on `anchor_ips`), outside any fold: the clustering setting
+    of [TNSM] §VIII and the model a provider ships to a customer.
+
+    Returns:
+        (fitted aligner, the customer's embeddings mapped to provider space, float32 (n_c, e_p)).
+    """
+    anchors = find_anchors(provider.ips, customer.ips)
+    if anchor_ips is not None:
+        anchors = anchors.subset(np.isin(anchors.ips, np.asarray(anchor_ips, dtype=np.uint32)))
+    aligner = aligner_from_config(kind, adapt, seed=seed, device=device)
+    aligner.fit(customer.X[anchors.customer_rows], provider.X[anchors.provider_rows])
+    return aligner, aligner.transform(customer.X)
 
 
 def independent(
