@@ -124,3 +124,12 @@ def test_fit_aligner_on_all_anchors_maps_every_customer_host(world):
         / np.linalg.norm(customer_in_p.X, axis=1)
     )
     assert cos.mean() > 0.99  # customer-only hosts too, not just anchors
+
+
+def test_network_day_checks_its_inputs():
+    with pytest.raises(ValueError, match="3 addresses but embeddings of shape"):
+        NetworkDay.of(np.array([1, 2, 3], np.uint32), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="1 repeated"):
+        NetworkDay.of(np.array([1, 1], np.uint32), np.zeros((2, 4), np.float32))
+    day = NetworkDay.of(np.array([1, 2], np.uint32), np.zeros((2, 4)), {2: "mirai"})
+    assert day.X.dtype == np.float32 and day.labels.tolist() == ["unknown", "mirai"] and day.dim == 4
