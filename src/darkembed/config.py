@@ -391,6 +391,93 @@ class LabelsConfig(_Frozen):
         return self
 
 
+AlignerKind = Literal["linear", "nonlinear", "procrustes"]
+
+
+class AdaptConfig(_Frozen):
+    """Explicit aligners from customer to provider space and the anchor sweep (REFERENCE.md 5.4, 5.5, 7.6).
+
+    Attributes:
+        aligners: aligner kinds the evaluation runs: `linear` and `nonlinear` (sigmoid) DNNs, `procrustes`.
+        epochs: DNN aligner training epochs.
+        width: units of each hidden layer of the DNN aligner.
+        depth: hidden layers of the DNN aligner.
+        batch_size: DNN aligner mini-batch (anchor pairs).
+        lr: Adam learning rate of the DNN aligner.
+        procrustes_center: subtract each side's anchor mean before the rotation (and add the provider's back).
+        procrustes_scale: also fit one global scale factor.
+        anchor_fractions: anchor shares of the sweep, each in (0, 1].
+        anchor_repeats: stratified samples per fraction below 1 (the 100 % point runs once).
+    """
+
+    aligners: list[AlignerKind] = Field(default_factory=lambda: ["linear", "nonlinear", "procrustes"])
+    epochs: int = Field(default=50, ge=1)
+    width: int = Field(default=1024, ge=1)
+    depth: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    procrustes_center: bool = True
+    procrustes_scale: bool = False
+    anchor_fractions: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(1, 11)])
+    anchor_repeats: int = Field(default=5, ge=1)
+
+    @field_validator("anchor_fractions")
+    @classmethod
+    def _fractions(cls, fractions: list[float]) -> list[float]:
+        bad = [f for f in fractions if not 0 < f <= 1]
+        if bad:
+            raise ValueError(f"anchor fractions must be in (0, 1], got {bad}")
+        return fractions
+
+
+class EvaluateConfig(_Frozen):
+    """Cross-validation and classifiers (REFERENCE.md 5.1-5.3, 7.3, 7.6).
+
+    Attributes:
+        folds: stratified folds, consistent across networks (same IP, same fold).
+        seed: seed of the folds, the validation split and the classifiers.
+        val_fraction: stratified share of the training folds held out for model selection (never the test fold).
+        knn_k: neighbours of the leave-one-out kNN.
+        min_class_size: hosts a class needs in a day for the kNN evaluation; smaller classes become `unknown`
+            (11 = the authors' "more than 10"; 10 = the DarkVec code's "at least 10").
+        dnn_hidden: hidden layer widths of the DNN classifier.
+        dnn_epochs: training epochs at most; the weights of the lowest validation loss are kept.
+        dnn_batch_size: DNN mini-batch (hosts).
+        dnn_dropout: dropout after each hidden ReLU.
+        dnn_lr: Adam learning rate of the DNN.
+        dnn_patience: stop after this many epochs without a better validation loss; None = all epochs.
+    """
+
+    folds: int = Field(default=5, ge=2)
+    seed: int = 15
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
+    knn_k: int = Field(default=3, ge=1)
+    min_class_size: int = Field(default=11, ge=1)
+    dnn_hidden: list[int] = Field(default_factory=lambda: [512, 256])
+    dnn_epochs: int = Field(default=50, ge=1)
+    dnn_batch_size: int = Field(default=128, ge=1)
+    dnn_dropout: float = Field(default=0.3, ge=0, lt=1)
+    dnn_lr: float = Field(default=1e-3, gt=0)
+    dnn_patience: int | None = Field(default=None, ge=1)
+
+
+class ClusterConfig(_Frozen):
+    """HDBSCAN on a network's host embeddings (REFERENCE.md 5.7, 7.6).
+
+    Attributes:
+        min_cluster_size: HDBSCAN's smallest cluster.
+        min_samples: HDBSCAN's core-distance neighbours; None = `min_cluster_size`.
+        reduce_dims: PCA components computed (on the L2-normalised vectors) before HDBSCAN, which is slow in
+            high dimensions; None clusters the full vectors.
+        explained_share: a cluster is explained by a label that at least this share of its hosts carry.
+    """
+
+    min_cluster_size: int = Field(default=5, ge=2)
+    min_samples: int | None = Field(default=None, ge=1)
+    reduce_dims: int | None = Field(default=32, ge=2)
+    explained_share: float = Field(default=0.5, gt=0, le=1)
+
+
 class Config(_Frozen):
     """The whole resolved configuration of a darkembed run."""
 
@@ -408,6 +495,9 @@ class Config(_Frozen):
     orchestration: OrchestrationConfig = OrchestrationConfig()
     simulate: SimulateConfig = SimulateConfig()
     labels: LabelsConfig = LabelsConfig()
+    adapt: AdaptConfig = AdaptConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     @model_validator(mode="after")
     def _check_names(self) -> Config:

@@ -54,22 +54,16 @@ def activity_frame(packets: pl.LazyFrame, labels: pl.DataFrame, max_hosts: int =
 
 def activity_figure(frame: pl.DataFrame, path: str | Path, title: str) -> Path:
     """Plot `activity_frame` output to a PNG with two panels (host rank and port rank against time)."""
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from darkembed.report.figures import save_figure
 
-    from darkembed.report import FIGURE_LOCK
-
-    with FIGURE_LOCK:
-        return _draw(frame, Path(path), title, plt)
-
-
-def _draw(frame: pl.DataFrame, path: Path, title: str, plt) -> Path:
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
+    fig = Figure(figsize=(13, 5.5))
+    axes = fig.subplots(1, 2, sharex=True)
     # unknown first, so labelled hosts are drawn on top of it
     labels = sorted(frame["label"].unique().to_list(), key=lambda s: (s != "unknown", s))
-    cmap = plt.get_cmap("tab20")
+    cmap = colormaps["tab20"]
     for i, lab in enumerate(labels):
         sub = frame.filter(pl.col("label") == lab)
         hours = sub["ts"].dt.hour().cast(pl.Float64) + sub["ts"].dt.minute().cast(pl.Float64) / 60
@@ -85,7 +79,4 @@ def _draw(frame: pl.DataFrame, path: Path, title: str, plt) -> Path:
     )
     axes[0].legend(markerscale=6, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

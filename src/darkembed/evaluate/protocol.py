@@ -1,0 +1,352 @@
+"""The [TNSM] evaluation settings over embedding matrices (REFERENCE.md 5.3, 5.4, 5.6, 7.3, 7.6).
+
+Every setting runs the same consistent folds (`darkembed.evaluate.folds`): for test fold k the classifier trains
+on the provider's hosts of the other folds minus the validation hosts, selects its epoch on the validation hosts
+(a stratified share of the other folds, never fold k), and is tested on the customer's hosts of fold k.
+
+* `no_adaptation`: customer embeddings fed as they are.
+* `align`: an aligner (`linear`, `nonlinear`, `procrustes`) fit on the anchors of the training folds maps the
+  customer's test hosts to provider space first.
+* `transfer`: the customer embeddings are already in provider space (canonical transfer): same as no adaptation.
+* `independent`: the customer trains and tests on its own embeddings and labels (the reference).
+
+`anchor_sweep` repeats `align` with stratified anchor samples (REFERENCE.md 5.4). Pure functions: nothing is read
+or written; the flows store predictions and log metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from darkembed.adapt.aligners import Aligner, aligner_from_config
+from darkembed.adapt.anchors import LabelsLike, anchor_samples, check_ips, find_anchors, label_vector
+from darkembed.config import AdaptConfig, EvaluateConfig
+from darkembed.evaluate.classifiers import DNNClassifier
+from darkembed.evaluate.folds import Folds, consistent_folds
+from darkembed.evaluate.metrics import Scores, score, summarize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetworkDay:
+    """One network's embeddings and labels of one day.
+
+    Attributes:
+        ips: uint32 addresses, shape (n,), no repeats.
+        X: float32 embeddings, shape (n, e).
+        labels: label per host, object (n,) (`unknown` = none).
+    """
+
+    ips: np.ndarray
+    X: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def of(cls, ips: np.ndarray, X: np.ndarray, labels: LabelsLike | None = None) -> NetworkDay:
+        """Check and bundle `(ips, X)` with labels given as a mapping, a frame or an aligned array."""
+        ips = check_ips(ips)
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[0] != ips.shape[0]:
+            raise ValueError(f"{ips.shape[0]} addresses but embeddings of shape {X.shape}")
+        return cls(ips, X, label_vector(ips, labels))
+
+    @property
+    def dim(self) -> int:
+        return int(self.X.shape[1])
+
+
+@dataclass
+class FoldResult:
+    """One test fold of one setting.
+
+    Attributes:
+        fold: the test fold index.
+        ips: the customer hosts tested (every host of the fold, unknown included), uint32 (t,).
+        y_true: their labels (small classes folded), object (t,).
+        y_pred: predictions, object (t,).
+        scores: metrics over the labelled test hosts.
+        classifier_seconds: classifier training time (s).
+        aligner_seconds: aligner fit + transform time (s); 0 without aligner.
+        aligner_anchors: addresses of the anchors the aligner was fit on, uint32.
+    """
+
+    fold: int
+    ips: np.ndarray
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    scores: Scores
+    classifier_seconds: float
+    aligner_seconds: float = 0.0
+    aligner_anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+
+
+@dataclass
+class ProtocolResult:
+    """All folds of one setting (`no_adaptation`, `align/<kind>`, `transfer`, `independent`)."""
+
+    setting: str
+    folds: list[FoldResult]
+
+    def summary(self) -> pl.DataFrame:
+        """Mean and std over folds per class and macro (see `metrics.summarize`), with the setting."""
+        return summarize([f.scores for f in self.folds]).with_columns(pl.lit(self.setting).alias("setting"))
+
+    def predictions(self) -> pl.DataFrame:
+        """fold, src_ip, label, prediction of every tested host."""
+        return pl.DataFrame(
+            {
+                "fold": np.concatenate([np.full(f.ips.size, f.fold, np.int16) for f in self.folds]),
+                "src_ip": np.concatenate([f.ips for f in self.folds]).astype(np.uint32),
+                "label": np.concatenate([f.y_true for f in self.folds]).astype(str),
+                "prediction": np.concatenate([f.y_pred for f in self.folds]).astype(str),
+            }
+        )
+
+    def timings(self) -> dict[str, float]:
+        """Mean seconds per fold of classifier training and of the aligner."""
+        return {
+            "classifier_seconds": float(np.mean([f.classifier_seconds for f in self.folds])),
+            "aligner_seconds": float(np.mean([f.aligner_seconds for f in self.folds])),
+        }
+
+    @property
+    def macro_f1(self) -> float:
+        return float(np.nanmean([f.scores.macro["f1"] for f in self.folds]))
+
+
+def make_folds(provider: NetworkDay, customer: NetworkDay, cfg: EvaluateConfig) -> Folds:
+    """The consistent folds of a provider-customer pair with the settings of `cfg`."""
+    return consistent_folds(
+        provider.ips, provider.labels, customer.ips, customer.labels,
+        n_folds=cfg.folds, seed=cfg.seed, val_fraction=cfg.val_fraction,
+    )  # fmt: skip
+
+
+def train_classifiers(
+    net: NetworkDay, folds: Folds, cfg: EvaluateConfig, *, device: str | None = None
+) -> list[DNNClassifier]:
+    """One DNN per test fold, trained on `net`'s training hosts and validated on its validation hosts.
+
+    Unknown hosts (and classes folded by `folds`) are left out. Fold k's classifier is seeded `cfg.seed + k`; its
+    training time is in `fit_seconds`.
+    """
+    labels = folds.relabel(net.labels)
+    out = []
+    for k in range(folds.n_folds):
+        s = folds.split(k, net.ips)
+        clf = DNNClassifier.from_config(cfg, seed=cfg.seed + k, device=device)
+        clf.fit(net.X[s.train], labels[s.train], net.X[s.val], labels[s.val])
+        out.append(clf)
+    return out
+
+
+def _check_dims(provider: NetworkDay, customer: NetworkDay, what: str) -> None:
+    if provider.dim != customer.dim:
+        raise ValueError(
+            f"{what}: provider embeddings are {provider.dim}-dimensional, customer {customer.dim}; the classifier "
+            "takes provider-space vectors (use an aligner, or embeddings of the same size)"
+        )
+
+
+def _evaluate(
+    setting: str,
+    customer: NetworkDay,
+    folds: Folds,
+    classifiers: list[DNNClassifier],
+    mapper: Any = None,
+) -> ProtocolResult:
+    labels = folds.relabel(customer.labels)
+    results = []
+    for k in range(folds.n_folds):
+        test = folds.split(k, customer.ips).test
+        X = customer.X[test]
+        al_s, al_anchors = 0.0, np.zeros(0, np.uint32)
+        if mapper is not None:
+            t0 = time.perf_counter()
+            X, al_anchors = mapper(k, X)
+            al_s = time.perf_counter() - t0
+        clf = classifiers[k]
+        pred = clf.predict(X)
+        res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
+                         clf.fit_seconds, al_s, al_anchors)  # fmt: skip
+        log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
+        results.append(res)
+    return ProtocolResult(setting, results)
+
+
+def no_adaptation(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    folds: Folds,
+    cfg: EvaluateConfig,
+    *,
+    classifiers: list[DNNClassifier] | None = None,
+    setting: str = "no_adaptation",
+    device: str | None = None,
+) -> ProtocolResult:
+    """Provider classifier applied to the customer's embeddings as they are.
+
+    Args:
+        provider: the provider's day (has labels).
+        customer: the customer's day (labels only for scoring).
+        folds: consistent folds of the pair (`make_folds`).
+        cfg: evaluation settings.
+        classifiers: per-fold provider classifiers from `train_classifiers` (trained here when None); pass them to
+            share the training between settings.
+        setting: name of the result.
+        device: torch device.
+    """
+    _check_dims(provider, customer, setting)
+    clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
+    return _evaluate(setting, customer, folds, clfs)
+
+
+def transfer(
+    provider: NetworkDay,
+    customer_transferred: NetworkDay,
+    folds: Folds,
+    cfg: EvaluateConfig,
+    *,
+    classifiers: list[DNNClassifier] | None = None,
+    device: str | None = None,
+) -> ProtocolResult:
+    """Canonical transfer: the customer embeddings were fine-tuned from provider vectors, so they are already in
+    provider space and are evaluated exactly as `no_adaptation`."""
+    return no_adaptation(provider, customer_transferred, folds, cfg, classifiers=classifiers, setting="transfer",
+                         device=device)  # fmt: skip
+
+
+def align(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    folds: Folds,
+    kind: str,
+    cfg: EvaluateConfig,
+    adapt: AdaptConfig,
+    *,
+    classifiers: list[DNNClassifier] | None = None,
+    anchor_ips: np.ndarray | None = None,
+    device: str | None = None,
+) -> ProtocolResult:
+    """Explicit alignment: per fold, fit an aligner on the training-fold anchors and map the customer test hosts.
+
+    Args:
+        provider, customer, folds, cfg, classifiers, device: as in `no_adaptation`.
+        kind: `linear`, `nonlinear` or `procrustes`.
+        adapt: aligner hyper-parameters.
+        anchor_ips: the transferred anchors `Ŵ*` (uint32); None = every anchor `W*`. Only those in the training
+            folds are used, so no test host's pair ever trains the aligner.
+    """
+    anchors = find_anchors(provider.ips, customer.ips)
+    if anchor_ips is not None:
+        anchors = anchors.subset(np.isin(anchors.ips, np.asarray(anchor_ips, dtype=np.uint32)))
+    anchor_fold = folds.fold[folds.rows(anchors.ips)]
+    clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
+
+    def mapper(k: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a = anchors.subset(anchor_fold != k)
+        aligner = aligner_from_config(kind, adapt, seed=cfg.seed + k, device=device)
+        aligner.fit(customer.X[a.customer_rows], provider.X[a.provider_rows])
+        return aligner.transform(X), a.ips
+
+    return _evaluate(f"align/{kind}", customer, folds, clfs, mapper)
+
+
+def fit_aligner(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    kind: str,
+    adapt: AdaptConfig,
+    *,
+    seed: int = 15,
+    anchor_ips: np.ndarray | None = None,
+    device: str | None = None,
+) -> tuple[Aligner, np.ndarray]:
+    """An aligner fit on all anchors of the day (or on `anchor_ips`), outside any fold: the clustering setting
+    of [TNSM] §VIII and the model a provider ships to a customer.
+
+    Returns:
+        (fitted aligner, the customer's embeddings mapped to provider space, float32 (n_c, e_p)).
+    """
+    anchors = find_anchors(provider.ips, customer.ips)
+    if anchor_ips is not None:
+        anchors = anchors.subset(np.isin(anchors.ips, np.asarray(anchor_ips, dtype=np.uint32)))
+    aligner = aligner_from_config(kind, adapt, seed=seed, device=device)
+    aligner.fit(customer.X[anchors.customer_rows], provider.X[anchors.provider_rows])
+    return aligner, aligner.transform(customer.X)
+
+
+def independent(
+    customer: NetworkDay,
+    folds: Folds,
+    cfg: EvaluateConfig,
+    *,
+    device: str | None = None,
+) -> ProtocolResult:
+    """The reference: the customer's own classifier on its own embeddings and labels, same folds."""
+    clfs = train_classifiers(customer, folds, cfg, device=device)
+    return _evaluate("independent", customer, folds, clfs)
+
+
+def anchor_sweep(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    folds: Folds,
+    kind: str,
+    cfg: EvaluateConfig,
+    adapt: AdaptConfig,
+    *,
+    classifiers: list[DNNClassifier] | None = None,
+    fractions: list[float] | None = None,
+    repeats: int | None = None,
+    device: str | None = None,
+) -> pl.DataFrame:
+    """Macro scores of `align` with stratified anchor samples (REFERENCE.md 5.4).
+
+    For each fraction (default `adapt.anchor_fractions`) draw `repeats` (default `adapt.anchor_repeats`)
+    stratified samples of the anchors (by label, `unknown` a stratum; one sample at 100 %) and run `align` with
+    each. The provider classifiers are trained once and shared.
+
+    Returns:
+        One row per fraction, repeat and fold: fraction, repeat, fold, anchors (used by the aligner),
+        macro_precision, macro_recall, macro_f1, aligner_seconds. `sweep_curve` averages it.
+    """
+    fractions = list(adapt.anchor_fractions if fractions is None else fractions)
+    repeats = adapt.anchor_repeats if repeats is None else repeats
+    clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
+    all_anchors = find_anchors(provider.ips, customer.ips)
+    strata = folds.labels[folds.rows(all_anchors.ips)]
+    rows = []
+    for fraction in fractions:
+        for r, idx in enumerate(anchor_samples(strata, fraction, repeats, cfg.seed)):
+            res = align(provider, customer, folds, kind, cfg, adapt, classifiers=clfs,
+                        anchor_ips=all_anchors.ips[idx], device=device)  # fmt: skip
+            for f in res.folds:
+                m = f.scores.macro
+                rows.append({
+                    "fraction": float(fraction), "repeat": r, "fold": f.fold, "anchors": int(f.aligner_anchors.size),
+                    "macro_precision": m["precision"], "macro_recall": m["recall"], "macro_f1": m["f1"],
+                    "aligner_seconds": f.aligner_seconds,
+                })  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def sweep_curve(sweep: pl.DataFrame) -> pl.DataFrame:
+    """Per fraction: mean and std (ddof 1) of the macro F1 over repeats x folds, and the mean anchors used."""
+    return (
+        sweep.group_by("fraction")
+        .agg(
+            pl.col("macro_f1").mean().alias("f1_mean"),
+            pl.col("macro_f1").std().alias("f1_std"),
+            pl.col("anchors").mean().alias("anchors_mean"),
+            pl.len().alias("runs"),
+        )
+        .sort("fraction")
+    )

@@ -1,0 +1,135 @@
+import numpy as np
+import pytest
+from scipy.stats import special_ortho_group
+
+from darkembed.config import AdaptConfig, EvaluateConfig
+from darkembed.evaluate.protocol import (
+    NetworkDay,
+    align,
+    anchor_sweep,
+    fit_aligner,
+    independent,
+    make_folds,
+    no_adaptation,
+    sweep_curve,
+    train_classifiers,
+    transfer,
+)
+
+from .conftest import blobs
+
+CFG = EvaluateConfig(dnn_hidden=[32, 16], dnn_epochs=20, dnn_batch_size=32, dnn_lr=0.01)
+ADAPT = AdaptConfig(epochs=40, width=64, batch_size=32, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def world():
+    """900 hosts in 4 classes (+ unknown); the provider sees 700, the customer 600 (400 anchors).
+
+    The customer's space is a random rotation of the provider's plus noise, so a provider classifier fails on raw
+    customer vectors and succeeds after alignment.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    X, y = blobs({"mirai": 300, "censys": 150, "shodan": 100, "driftnet": 50, "unknown": 300}, e=16, spread=0.8,
+                 seed=5)  # fmt: skip
+    rng = np.random.default_rng(5)
+    ips = rng.choice(2**31, size=y.size, replace=False).astype(np.uint32)
+    perm = rng.permutation(y.size)
+    p_idx, c_idx = np.sort(perm[:700]), np.sort(perm[300:])  # overlap: perm[300:700]
+    rot = special_ortho_group.rvs(16, random_state=2).astype(np.float32)
+    Xc = X @ rot.T + 0.05 * rng.normal(size=X.shape).astype(np.float32)
+    provider = NetworkDay.of(ips[p_idx], X[p_idx], y[p_idx])
+    customer = NetworkDay.of(
+        ips[c_idx], Xc[c_idx], {int(i): lab for i, lab in zip(ips[c_idx], y[c_idx], strict=True)}
+    )
+    customer_in_p = NetworkDay.of(ips[c_idx], X[c_idx], y[c_idx])
+    folds = make_folds(provider, customer, CFG)
+    clfs = train_classifiers(provider, folds, CFG)
+    return provider, customer, customer_in_p, folds, clfs
+
+
+def test_no_adaptation_fails_and_alignment_recovers(world):
+    provider, customer, _, folds, clfs = world
+    raw = no_adaptation(provider, customer, folds, CFG, classifiers=clfs)
+    proc = align(provider, customer, folds, "procrustes", CFG, ADAPT, classifiers=clfs)
+    assert raw.macro_f1 < 0.6
+    assert proc.macro_f1 > 0.95
+    assert len(proc.folds) == 5 and proc.setting == "align/procrustes"
+    t = proc.timings()
+    assert t["classifier_seconds"] > 0 and t["aligner_seconds"] > 0
+    assert raw.timings()["aligner_seconds"] == 0
+
+
+def test_nonlinear_alignment_recovers(world):
+    provider, customer, _, folds, clfs = world
+    res = align(provider, customer, folds, "nonlinear", CFG, ADAPT, classifiers=clfs)
+    assert res.macro_f1 > 0.9
+
+
+def test_every_customer_host_is_tested_once_on_its_fold_and_never_trains_the_aligner(world):
+    provider, customer, _, folds, clfs = world
+    res = align(provider, customer, folds, "procrustes", CFG, ADAPT, classifiers=clfs)
+    tested = np.concatenate([f.ips for f in res.folds])
+    assert np.array_equal(np.sort(tested), np.sort(customer.ips))
+    shared = np.intersect1d(provider.ips, customer.ips)
+    for f in res.folds:
+        assert (folds.fold[folds.rows(f.ips)] == f.fold).all()
+        assert not np.intersect1d(f.aligner_anchors, f.ips).size  # no test host trains the aligner
+        assert np.isin(f.aligner_anchors, shared).all()
+        assert f.aligner_anchors.size == (folds.fold[folds.rows(shared)] != f.fold).sum()
+        assert "unknown" not in f.scores.classes
+    pred = res.predictions()
+    assert pred.height == customer.ips.size and set(pred.columns) == {"fold", "src_ip", "label", "prediction"}
+    s = res.summary()
+    assert s["class"].to_list() == ["censys", "driftnet", "mirai", "shodan", "macro"]
+
+
+def test_transfer_and_independent(world):
+    provider, customer, customer_in_p, folds, clfs = world
+    assert transfer(provider, customer_in_p, folds, CFG, classifiers=clfs).macro_f1 > 0.95
+    ind = independent(customer, folds, CFG)
+    assert ind.setting == "independent" and ind.macro_f1 > 0.95
+
+
+def test_dimension_mismatch_is_refused(world):
+    provider, customer, _, folds, clfs = world
+    small = NetworkDay.of(customer.ips, customer.X[:, :8], customer.labels)
+    with pytest.raises(ValueError, match="provider embeddings are 16-dimensional, customer 8"):
+        no_adaptation(provider, small, folds, CFG, classifiers=clfs)
+
+
+def test_anchor_sweep_uses_fewer_anchors_at_lower_fractions(world):
+    provider, customer, _, folds, clfs = world
+    sweep = anchor_sweep(provider, customer, folds, "procrustes", CFG, ADAPT, classifiers=clfs,
+                         fractions=[0.1, 1.0], repeats=2)  # fmt: skip
+    assert sweep.height == 2 * 5 + 1 * 5  # 2 repeats at 10 %, one run at 100 %, 5 folds each
+    curve = sweep_curve(sweep)
+    assert curve["fraction"].to_list() == [0.1, 1.0]
+    a10, a100 = curve["anchors_mean"].to_list()
+    assert a10 == pytest.approx(0.1 * a100, rel=0.2)
+    assert curve["runs"].to_list() == [10, 5]
+    assert curve["f1_mean"].to_list()[1] > 0.95
+
+
+def test_fit_aligner_on_all_anchors_maps_every_customer_host(world):
+    provider, customer, customer_in_p, *_ = world
+    aligner, mapped = fit_aligner(provider, customer, "procrustes", ADAPT)
+    assert aligner.kind == "procrustes" and aligner.dim_in == 16
+    assert mapped.shape == customer.X.shape
+    cos = (
+        (mapped * customer_in_p.X).sum(1)
+        / np.linalg.norm(mapped, axis=1)
+        / np.linalg.norm(customer_in_p.X, axis=1)
+    )
+    assert cos.mean() > 0.99  # customer-only hosts too, not just anchors
+
+
+def test_network_day_checks_its_inputs():
+    with pytest.raises(ValueError, match="3 addresses but embeddings of shape"):
+        NetworkDay.of(np.array([1, 2, 3], np.uint32), np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match="1 repeated"):
+        NetworkDay.of(np.array([1, 1], np.uint32), np.zeros((2, 4), np.float32))
+    day = NetworkDay.of(np.array([1, 2], np.uint32), np.zeros((2, 4)), {2: "mirai"})
+    assert day.X.dtype == np.float32 and day.labels.tolist() == ["unknown", "mirai"] and day.dim == 4
