@@ -1,0 +1,222 @@
+"""One provider-customer pair on one day: every [TNSM] setting, clustering and knowledge gain (REFERENCE.md 5.3-5.7).
+
+Pure computation over `NetworkDay`s; the `adapt` task reads the partitions and writes what this returns.
+
+* Classification settings on the same consistent folds: `no_adaptation`, `transfer` (canonical transfer
+  embeddings, when given), `align/<kind>` for each configured aligner, extra provider-space embeddings (e.g.
+  `gnn-inductive`), and the `independent` reference.
+* Clustering of the customer's hosts (HDBSCAN) in three spaces: its own embeddings (`reference`), the transferred
+  ones (`transfer`) and its own mapped by a non-linear aligner fit on all anchors (`align`); Table V metrics and the
+  Table VI knowledge gain with two label sources: the customer's own labels and the provider's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from darkembed.adapt.anchors import find_anchors
+from darkembed.cluster import Clustering, cluster_from_config, cluster_metrics, knowledge_gain
+from darkembed.config import Config
+from darkembed.evaluate.protocol import (
+    NetworkDay,
+    ProtocolResult,
+    align,
+    fit_aligner,
+    independent,
+    make_folds,
+    no_adaptation,
+    train_classifiers,
+)
+from darkembed.evaluate.protocol import transfer as transfer_setting
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PairResult:
+    """Everything `evaluate_pair` computed."""
+
+    settings: dict[str, ProtocolResult]
+    anchors: int
+    clusterings: dict[str, Clustering] = field(default_factory=dict)
+    cluster_metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    knowledge: dict[str, pl.DataFrame] = field(default_factory=dict)
+    spaces: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> pl.DataFrame:
+        """Per setting and class: precision/recall/F1 mean and std over the folds (`macro` rows included)."""
+        frames = [r.summary().with_columns(pl.lit(s).alias("setting")) for s, r in self.settings.items()]
+        return pl.concat(frames, how="diagonal_relaxed").select("setting", pl.exclude("setting"))
+
+    def macro_f1(self) -> dict[str, float]:
+        return {s: r.macro_f1 for s, r in self.settings.items()}
+
+    def predictions(self) -> pl.DataFrame:
+        frames = [r.predictions().with_columns(pl.lit(s).alias("setting")) for s, r in self.settings.items()]
+        return pl.concat(frames, how="diagonal_relaxed")
+
+
+def evaluate_pair(
+    provider: NetworkDay,
+    customer: NetworkDay,
+    cfg: Config,
+    *,
+    customer_own_labels: np.ndarray | None = None,
+    transferred: NetworkDay | None = None,
+    extra: dict[str, NetworkDay] | None = None,
+    cluster: bool = True,
+    device: str | None = None,
+) -> PairResult:
+    """Run every setting of the pair's day.
+
+    Args:
+        provider: the provider's embeddings and labels.
+        customer: the customer's own embeddings with the ground truth used for scoring.
+        cfg: configuration (`evaluate`, `adapt`, `cluster` sections).
+        customer_own_labels: what the customer knows by itself (n_c,), for the knowledge-gain table; defaults to
+            `customer.labels`.
+        transferred: the customer's hosts embedded by canonical transfer (provider space).
+        extra: more provider-space embeddings of the customer's hosts by setting name (e.g. `gnn-inductive`).
+        cluster: also run the clustering analysis.
+        device: torch device for the DNNs.
+    """
+    ev, ad = cfg.evaluate, cfg.adapt
+    t0 = time.perf_counter()
+    folds = make_folds(provider, customer, ev)
+    clfs = train_classifiers(provider, folds, ev, device=device)
+    seconds = {"classifiers": time.perf_counter() - t0}
+    settings: dict[str, ProtocolResult] = {}
+    settings["no_adaptation"] = no_adaptation(provider, customer, folds, ev, classifiers=clfs)
+    if transferred is not None:
+        settings["transfer"] = transfer_setting(
+            provider, _reorder(transferred, customer), folds, ev, classifiers=clfs
+        )
+    for kind in ad.aligners:
+        t = time.perf_counter()
+        settings[f"align/{kind}"] = align(
+            provider, customer, folds, kind, ev, ad, classifiers=clfs, device=device
+        )
+        seconds[f"align/{kind}"] = time.perf_counter() - t
+    for name, nd in (extra or {}).items():
+        settings[name] = no_adaptation(
+            provider, _reorder(nd, customer), folds, ev, classifiers=clfs, setting=name
+        )
+    t = time.perf_counter()
+    settings["independent"] = independent(customer, folds, ev, device=device)
+    seconds["independent"] = time.perf_counter() - t
+    anchors = find_anchors(provider.ips, customer.ips)
+    result = PairResult(settings=settings, anchors=int(anchors.ips.size), seconds=seconds)
+    if cluster and customer.ips.size >= 2 * cfg.cluster.min_cluster_size:
+        _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device)
+    return result
+
+
+def _reorder(nd: NetworkDay, like: NetworkDay) -> NetworkDay:
+    """`nd` restricted and ordered to the hosts of `like` (hosts `nd` lacks keep `like`'s vectors: none expected)."""
+    pos = {int(ip): i for i, ip in enumerate(nd.ips)}
+    idx = np.array([pos.get(int(ip), -1) for ip in like.ips], dtype=np.int64)
+    missing = idx < 0
+    if missing.any():
+        log.warning(
+            "%d customer hosts lack a provider-space embedding; they keep their own", int(missing.sum())
+        )
+    X = np.where(missing[:, None], like.X, nd.X[np.maximum(idx, 0)]) if nd.dim == like.dim else nd.X[idx]
+    return NetworkDay(like.ips, X.astype(np.float32), like.labels)
+
+
+def _cluster(
+    result: PairResult,
+    provider: NetworkDay,
+    customer: NetworkDay,
+    cfg: Config,
+    own: np.ndarray | None,
+    transferred: NetworkDay | None,
+    device: str | None,
+) -> None:
+    spaces = {"reference": customer.X}
+    if transferred is not None:
+        spaces["transfer"] = _reorder(transferred, customer).X
+    kind = "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
+    t = time.perf_counter()
+    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, device=device)
+    result.seconds["fit_aligner"] = time.perf_counter() - t
+    spaces["align"] = mapped
+    own_labels = customer.labels if own is None else np.asarray(own, dtype=object)
+    for name, X in spaces.items():
+        cl = cluster_from_config(X, cfg.cluster, seed=cfg.evaluate.seed)
+        result.clusterings[name] = cl
+        result.spaces[name] = X
+        metrics = cluster_metrics(X, cl.labels, customer.labels)
+        metrics["seconds"] = cl.seconds
+        result.cluster_metrics[name] = metrics
+        table, _ = knowledge_gain(
+            cl.labels, {"own": own_labels, "provider": customer.labels}, share=cfg.cluster.explained_share
+        )
+        result.knowledge[name] = table
+
+
+def summary_markdown(result: PairResult, title: str) -> str:
+    """A markdown report of the pair's day: macro scores per setting, per-class F1, clustering, knowledge gain."""
+    lines = [f"# {title}", "", f"anchors (hosts active in both networks): {result.anchors}", ""]
+    summ = result.summary()
+    macro = summ.filter(pl.col("class") == "macro")
+    lines += [
+        "## Macro averages over the 5 test folds",
+        "",
+        "| setting | P | R | F1 (mean ± std) |",
+        "|---|---|---|---|",
+    ]
+    for r in macro.iter_rows(named=True):
+        lines.append(
+            f"| {r['setting']} | {r['precision_mean']:.2f} | {r['recall_mean']:.2f} | "
+            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} |"
+        )
+    per = summ.filter(pl.col("class") != "macro").pivot(on="setting", index="class", values="f1_mean")
+    cols = [c for c in per.columns if c != "class"]
+    lines += [
+        "",
+        "## Per-class F1",
+        "",
+        "| class | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for r in per.sort("class").iter_rows(named=True):
+        lines.append(f"| {r['class']} | " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    if result.cluster_metrics:
+        lines += ["", "## Clustering of the customer's hosts (HDBSCAN)", ""]
+        names = list(result.cluster_metrics)
+        keys = ["clusters", "noise_share", "homogeneity", "silhouette_mean", "silhouette_std"]
+        lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for k in keys:
+            lines.append(
+                f"| {k} | " + " | ".join(_fmt(result.cluster_metrics[n].get(k)) for n in names) + " |"
+            )
+        for name, table in result.knowledge.items():
+            lines += [
+                "",
+                f"### Knowledge gain, {name}",
+                "",
+                "| source | clusters | hosts | extended |",
+                "|---|---|---|---|",
+            ]
+            for r in table.iter_rows(named=True):
+                lines.append(f"| {r['source']} | {r['clusters']} | {r['hosts']} | {r.get('extended', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _nz(x: float | None) -> float:
+    return 0.0 if x is None or x != x else float(x)
+
+
+def _fmt(x: object) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "-" if x != x else f"{x:.2f}"
+    return str(x)

@@ -1,0 +1,149 @@
+"""Prefect task of the adaptation stage: one provider-customer pair on one day.
+
+Reads the pair's embeddings, labels, the provider's i-DarkVec checkpoint and the customer's corpus; writes
+`<root>/results/method=<m>/network=<provider>~<customer>/day=<d>/` with the per-setting scores
+(`summary.parquet`), per-host predictions, cluster assignments, the knowledge-gain tables, figures, a markdown
+summary, and the exchange bundles a provider ships (classifier and aligner weights, anchor embeddings:
+safetensors + manifest, nothing executable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from darkembed.adapt.anchors import find_anchors
+from darkembed.adapt.exchange import save_aligner, save_anchors, save_classifier
+from darkembed.config import Config
+from darkembed.embed.w2v import IDarkVec, seed_from_provider
+from darkembed.evaluate.classifiers import DNNClassifier
+from darkembed.evaluate.metrics import confusion
+from darkembed.evaluate.pair import evaluate_pair, summary_markdown
+from darkembed.evaluate.protocol import NetworkDay, fit_aligner
+from darkembed.layout import Layout
+from darkembed.report.figures import confusion_plot, f1_bars, tsne_embedding, tsne_scatter
+from darkembed.schemas import embeddings_arrays, embeddings_table
+from darkembed.store import read_manifest, write_partition
+from tasks.corpus import CORPUS_FILE
+
+#: Label sources a customer darknet knows by itself; honeypot-derived labels come from the provider.
+OWN_SOURCE_PREFIXES = ("scanner:", "fingerprint:", "external:")
+
+
+def pair_name(provider: str, customer: str) -> str:
+    return f"{provider}~{customer}"
+
+
+def load_network_day(
+    config: Config, method: str, network: str, day: dt.date
+) -> tuple[NetworkDay, np.ndarray]:
+    """Embeddings of the day's active hosts with their labels, and what the network knows by itself."""
+    lay = Layout(config.data_path)
+    part = lay.embeddings(method, network, day)
+    read_manifest(part)
+    ips, X = embeddings_arrays(pq.read_table(part / "embeddings.parquet"))
+    labels = pl.read_parquet(
+        lay.labels(network, day) / "labels.parquet", columns=["src_ip", "label", "source"]
+    )
+    frame = pl.DataFrame({"src_ip": ips}).join(labels, on="src_ip", how="left", maintain_order="left")
+    frame = frame.with_columns(pl.col("label").fill_null("unknown"), pl.col("source").fill_null("none"))
+    own = frame.select(
+        pl.when(pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[0])
+                | pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[1])
+                | pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[2]))
+        .then(pl.col("label"))
+        .otherwise(pl.lit("unknown"))
+    ).to_series().to_numpy()  # fmt: skip
+    return NetworkDay.of(ips, X, frame["label"].to_numpy()), own.astype(object)
+
+
+@task(name="adapt", task_run_name="adapt[{provider}~{customer}/{day}]", cache_policy=NO_CACHE)
+def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, method: str = "idarkvec") -> dict:
+    """Every [TNSM] setting for the pair's day, clustering, figures and the exchange bundles."""
+    lay = Layout(config.data_path)
+    prov, _ = load_network_day(config, method, provider, day)
+    cust, own = load_network_day(config, method, customer, day)
+    transferred = None
+    if method == "idarkvec":
+        model = IDarkVec.load(lay.models(method, provider, day), config.w2v)
+        anchors = find_anchors(prov.ips, cust.ips).ips
+        seeded, _ = seed_from_provider(model, anchors, lay.corpus(customer, day) / CORPUS_FILE, config.w2v)
+        t_ips, t_X = seeded.embed(cust.ips)
+        transferred = NetworkDay.of(t_ips, t_X, None)
+    result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred)
+    part = lay.partition("results", day, pair_name(provider, customer), method)
+    title = f"{provider} -> {customer}, {day}, {method}"
+    summary = result.summary()
+    with write_partition(part, dataset="results", config_hash=config.hash()) as w:
+        w.write_table("summary.parquet", summary.to_arrow())
+        w.write_table("predictions.parquet", result.predictions().to_arrow())
+        if transferred is not None:
+            w.write_table("transfer_embeddings.parquet", embeddings_table(transferred.ips, transferred.X))
+        for name, cl in result.clusterings.items():
+            frame = pl.DataFrame({"src_ip": cust.ips, "cluster": cl.labels, "label": cust.labels.astype(str)})
+            w.write_table(f"clusters_{name}.parquet", frame.to_arrow())
+            w.write_table(f"knowledge_{name}.parquet", result.knowledge[name].to_arrow())
+        w.path("summary.md").write_text(summary_markdown(result, title))
+        figs = w.path("figures")
+        figs.mkdir()
+        per = summary.filter(pl.col("class") != "macro")
+        f1 = {
+            s: dict(per.filter(pl.col("setting") == s).select("class", "f1_mean").iter_rows())
+            for s in result.settings
+        }
+        f1_bars(f1, figs / "f1_by_setting.png", title=f"per-class F1, {title}")
+        best = max(result.settings, key=lambda s: np.nan_to_num(result.settings[s].macro_f1, nan=-1))
+        preds = result.settings[best].predictions()
+        counts, rows, cols = confusion(preds["label"].to_numpy(), preds["prediction"].to_numpy())
+        if counts.size:
+            confusion_plot(counts, rows, cols, figs / "confusion_best.png", title=f"confusion, {best}")
+        if "align" in result.clusterings:
+            coords = tsne_embedding(result.spaces["align"], seed=config.evaluate.seed)
+            tsne_scatter(coords, result.clusterings["align"].labels, figs / "tsne_align_clusters.png",
+                         title=f"customer hosts after alignment: HDBSCAN clusters ({customer}, {day})")  # fmt: skip
+            tsne_scatter(coords, cust.labels, figs / "tsne_align_labels.png", legend_title="label",
+                         title=f"customer hosts after alignment: labels ({customer}, {day})")  # fmt: skip
+        # The provider's shipment ("model as a service", [TNSM] IV-D): classifier on every labelled provider
+        # host, non-linear aligner on every anchor, the anchors' embeddings. Tensors only.
+        bundles = w.path("bundles")
+        bundles.mkdir()
+        clf = DNNClassifier.from_config(config.evaluate, seed=config.evaluate.seed)
+        keep = prov.labels != "unknown"
+        val = np.random.default_rng(config.evaluate.seed).random(prov.ips.size) < config.evaluate.val_fraction
+        clf.fit(prov.X[keep & ~val], prov.labels[keep & ~val], prov.X[keep & val], prov.labels[keep & val])
+        common = {"network": pair_name(provider, customer), "day": day, "config_hash": config.hash()}
+        save_classifier(bundles / "classifier", clf, method=method, **common)
+        kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]
+        aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed)
+        save_aligner(bundles / f"aligner-{kind}", aligner, method=method, **common)
+        anchors = find_anchors(prov.ips, cust.ips)
+        save_anchors(bundles / "anchors", anchors.ips, prov.X[anchors.provider_rows], method=method, **common)
+    macro = result.macro_f1()
+    return {
+        "pair": pair_name(provider, customer),
+        "network": pair_name(provider, customer),
+        "provider": provider,
+        "customer": customer,
+        "method": method,
+        "day": day.isoformat(),
+        "partition": str(part),
+        "anchors": result.anchors,
+        "provider_hosts": int(prov.ips.size),
+        "customer_hosts": int(cust.ips.size),
+        "macro_f1": macro,
+        "clusters": {
+            k: v for name, m in result.cluster_metrics.items() for k, v in _prefixed(name, m).items()
+        },
+        "seconds": result.seconds,
+        "figures": sorted(str(p) for p in (part / "figures").glob("*.png")),
+        "summary_md": str(part / "summary.md"),
+    }
+
+
+def _prefixed(name: str, metrics: dict) -> dict:
+    return {f"{name}.{k}": v for k, v in metrics.items()}
