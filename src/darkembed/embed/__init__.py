@@ -1,0 +1,1 @@
+"""Host embeddings: Word2Vec (`w2v`) and the GCN family (`gnn`)."""
