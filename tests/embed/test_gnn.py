@@ -377,3 +377,15 @@ def test_feature_count_mismatch_and_empty_day_are_reported(days):
     assert tr.update([empty])["epochs"] == 0
     ips, x = tr.embed([empty])
     assert ips.shape == (0,) and x.shape == (0, CFG.embedding_dim)
+
+
+def test_load_refuses_other_layer_sizes_and_accepts_other_schedules(days, tmp_path):
+    tr = GnnTrainer("igcn", True, CFG)
+    tr.update(days[:1])
+    tr.save(tmp_path)
+    more = GnnTrainer.load(tmp_path, cfg=CFG.model_copy(update={"incremental_epochs_features": 3}))
+    assert more.update(days[1:2])["epochs"] == 3
+    with pytest.raises(ValueError, match="hidden"):
+        GnnTrainer.load(tmp_path, cfg=CFG.model_copy(update={"hidden": [16, 4]}))
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        GnnTrainer.load(tmp_path / "nowhere")

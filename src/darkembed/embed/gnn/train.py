@@ -504,8 +504,20 @@ class GnnTrainer:
         return out
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], device: str | torch.device | None = None) -> GnnTrainer:
-        """A trainer continuing from the checkpoint in `directory` (written by `save`), on `device`."""
+    def load(
+        cls,
+        directory: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        cfg: GnnConfig | None = None,
+    ) -> GnnTrainer:
+        """A trainer continuing from the checkpoint in `directory` (written by `save`), on `device`.
+
+        Args:
+            directory: the checkpoint's directory.
+            device: where to run; CUDA when present, else CPU, when None.
+            cfg: continue with this configuration (schedules, learning rate, ...) instead of the checkpoint's;
+                its layer sizes must be the checkpoint's.
+        """
         path = Path(directory) / CHECKPOINT
         if not path.is_file():
             raise FileNotFoundError(
@@ -514,7 +526,16 @@ class GnnTrainer:
         st = torch.load(path, map_location="cpu", weights_only=True)
         if st.get("format") != _FORMAT:
             raise ValueError(f"{path}: checkpoint format {st.get('format')!r}, expected {_FORMAT}")
-        tr = cls(st["method"], st["features"], GnnConfig.model_validate(st["cfg"]), device, seed=st["seed"])
+        saved = GnnConfig.model_validate(st["cfg"])
+        if cfg is not None:
+            arch = ("hidden", "embedding_dim", "predictor_hidden")
+            diff = [k for k in arch if getattr(cfg, k) != getattr(saved, k)]
+            if diff:
+                raise ValueError(
+                    f"{path}: the checkpoint was trained with other layer sizes ({', '.join(diff)}); start a new "
+                    "chain to change them"
+                )
+        tr = cls(st["method"], st["features"], cfg or saved, device, seed=st["seed"])
         tr.n_updates = int(st["n_updates"])
         tr.frozen = bool(st["frozen"])
         if st["vocab_keys"] is not None:
