@@ -1,6 +1,7 @@
 """Seconds per daily update of GCN, i-GCN, GCN-GRU and i-GCN-GRU on a synthetic day, on the device present.
 
-Run: `python benchmarks/gnn.py [--hosts 7500] [--ports 2500] [--edges 50000] [--month-factor 3] [--device cpu]`.
+Run: `python benchmarks/gnn.py [--hosts 7500] [--ports 2500] [--edges 50000] [--month-factor 3] [--device cpu]
+[--threads 1]`.
 
 A synthetic window of H + 1 = 6 days (~7,500 hosts, 2,500 ports, 50k weighted host-port edges each, 10 % host
 churn per day, random normalised features) is embedded with the paper's sizes (REFERENCE.md 4.4-4.7). Reported
@@ -160,10 +161,19 @@ def main() -> None:
     ap.add_argument("--fit-epochs", type=int, default=3, help="GCN-GRU fit epochs timed (s/step is reported)")
     ap.add_argument("--repeats", type=int, default=3, help="timed daily updates per method (median reported)")
     ap.add_argument("--device", default=None)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads; 0 = torch's default. On a machine shared with other jobs use 1: OpenMP threads "
+        "that wait for a busy core make 2-thread steps several times slower and the numbers erratic",
+    )
     ap.add_argument("--methods", default="gcn,igcn,gcngru,igcngru")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
     log.setLevel(logging.INFO)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     cfg = GnnConfig(max_epochs=args.gcn_epochs)
     h = cfg.history
@@ -179,7 +189,6 @@ def main() -> None:
         h + 1,
     )
     GnnTrainer("igcn", True, cfg, device).update([days[0]])  # warm-up (allocator, kernels)
-    step_s: dict[bool, float] = {}
     for features in (True, False):
         tag = "features" if features else "no features"
         for method in args.methods.split(","):
@@ -214,8 +223,6 @@ def main() -> None:
                 secs.append(res["seconds"])
                 epochs.append(res["epochs"])
             sec, ep = float(np.median(secs)), int(np.median(epochs))
-            if method == "igcn":
-                step_s[features] = sec / ep
             t0 = time.perf_counter()
             tr.embed(win)
             _sync(device)
@@ -233,10 +240,27 @@ def main() -> None:
     n_month = int(args.month_factor * d.num_nodes)
     for features in (True, False):
         tag = "features" if features else "no features"
-        ref = authors_step(d, n_month, features, cfg, device)
-        ours = step_s.get(features)
-        ratio = f"; ours (whole update / epochs) {ours:.2f} s: {ref / ours:.1f}x faster" if ours else ""
-        log.info("reference: authors' i-GCN step, %s, month-wide N=%d: %.2f s%s", tag, n_month, ref, ratio)
+        tr = GnnTrainer("igcn", features, cfg, device)
+        tr.update([days[-2]])
+        tr._fresh_or_continue([d], False, tr._seeds())
+        task = tr._task([d], holdout=False, rng=np.random.default_rng(0))
+        rng = np.random.default_rng(1)
+        ours, ref = [], []
+        for _ in range(args.repeats):  # interleaved, so that both see the same machine load
+            t0 = time.perf_counter()
+            tr._step(task, rng)
+            _sync(device)
+            ours.append(time.perf_counter() - t0)
+            ref.append(authors_step(d, n_month, features, cfg, device))
+        o, r = float(np.median(ours)), float(np.median(ref))
+        log.info(
+            "i-GCN optimisation step, %s: ours %.2f s; authors' month-wide formulation (N=%d) %.2f s: %.1fx",
+            tag,
+            o,
+            n_month,
+            r,
+            r / o,
+        )
 
 
 if __name__ == "__main__":
