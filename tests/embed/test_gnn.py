@@ -389,3 +389,28 @@ def test_load_refuses_other_layer_sizes_and_accepts_other_schedules(days, tmp_pa
         GnnTrainer.load(tmp_path, cfg=CFG.model_copy(update={"hidden": [16, 4]}))
     with pytest.raises(FileNotFoundError, match="checkpoint"):
         GnnTrainer.load(tmp_path / "nowhere")
+
+
+def test_held_out_task_trains_on_the_rest_and_negatives_avoid_held_out_edges(days):
+    d = days[0]
+    tr = GnnTrainer("gcn", True, CFG)
+    tr.update([d])
+    task = tr._task([d], holdout=True, rng=np.random.default_rng(0))
+    e = d.pos_edge_index.shape[1]
+    n_val = round(CFG.val_fraction * e)
+    assert task.val_pairs.shape[1] == 2 * n_val and int(task.val_labels.sum()) == n_val
+    train = set(map(tuple, task.train_pos.T.tolist()))
+    held = set(map(tuple, task.val_pairs[:, :n_val].T.tolist()))
+    assert len(train) == e - n_val and not train & held
+    assert np.array_equal(task.all_edges, d.pos_edge_index.numpy())  # negatives are drawn against every edge
+    a = task.snaps[-1].adj.to_dense()
+    assert all(a[u, v] == 0 for u, v in held) and all(a[u, v] > 0 for u, v in train)
+
+
+def test_gcngru_checkpoint_stays_frozen(days, tmp_path):
+    tr = GnnTrainer("gcngru", True, CFG)
+    tr.fit(days[:3])
+    tr.save(tmp_path)
+    back = GnnTrainer.load(tmp_path)
+    assert back.frozen and back.update(days[1:])["epochs"] == 0
+    assert np.array_equal(back.embed(days[1:])[1], tr.embed(days[1:])[1])
