@@ -414,3 +414,19 @@ def test_gcngru_checkpoint_stays_frozen(days, tmp_path):
     back = GnnTrainer.load(tmp_path)
     assert back.frozen and back.update(days[1:])["epochs"] == 0
     assert np.array_equal(back.embed(days[1:])[1], tr.embed(days[1:])[1])
+
+
+def test_batchnorm_running_stats_are_the_updated_days_statistics(days):
+    tr = GnnTrainer("igcn", True, CFG)
+    tr.update(days[:1])
+    tr.update(days[1:2])
+    snap = make_snapshot(days[1], features=True, device=torch.device("cpu"))
+    with torch.no_grad():
+        pre = torch.relu(tr.model.head(tr.model.encoder(snap)))
+    bn = tr.model.norm
+    assert torch.allclose(bn.running_mean, pre.mean(0), atol=1e-6)
+    assert torch.allclose(bn.running_var, pre.var(0), atol=1e-6)
+    off = GnnTrainer("igcn", True, CFG.model_copy(update={"bn_recalibrate": False}))
+    off.update(days[:1])
+    off.update(days[1:2])
+    assert not torch.allclose(off.model.norm.running_mean, bn.running_mean, atol=1e-3)
