@@ -316,6 +316,12 @@ def test_without_features_a_new_host_gets_its_own_learned_row(days_nf):
     tr = GnnTrainer("igcn", False, CFG)
     tr.update([d1])
     v1 = len(tr.vocab)
+    # Before training on day 2 the new host has no learned row: it embeds from a zero first-layer input.
+    snap = make_snapshot(d2, features=False, device=torch.device("cpu"))
+    rows = tr._rows(snap)
+    j = int(np.flatnonzero(snap.node_key == new_ip)[0])
+    assert rows[j] == -1 and torch.all(tr.model.encoder.inputs(snap, rows)[j] == 0)
+    assert np.isfinite(tr.embed([d2])[1]).all()
     rows_before = tr.model.encoder.table.weight.detach().clone()
     tr.update([d2])
     assert len(tr.vocab) == v1 + 1 and tr.vocab.keys[-1] == new_ip

@@ -83,9 +83,8 @@ class GcnEncoder(nn.Module):
             assert snap.x is not None
             return snap.x
         assert rows is not None
-        w = self.table.weight
-        padded = torch.cat([w, w.new_zeros(1, w.shape[1])])
-        return padded[torch.where(rows < 0, w.shape[0], rows)]
+        known = rows >= 0
+        return self.table(rows.clamp(min=0)) * known.unsqueeze(1).to(self.table.weight.dtype)
 
     def forward(self, snap: Snapshot, rows: torch.Tensor | None = None) -> torch.Tensor:
         """One day -> (N, hidden[-1])."""
