@@ -238,9 +238,23 @@ class GnnTrainer:
             return None
         return torch.from_numpy(self.vocab.lookup(snap.node_key)).to(self.device)
 
-    def _task(self, graphs: list[Any], holdout: bool, rng: np.random.Generator) -> _Task:
+    def _snapshot(self, data: Any, cache: dict[int, Snapshot] | None) -> Snapshot:
+        if cache is None:
+            return make_snapshot(data, features=self.features, device=self.device)
+        if id(data) not in cache:
+            cache[id(data)] = make_snapshot(data, features=self.features, device=self.device)
+        return cache[id(data)]
+
+    def _task(
+        self,
+        graphs: list[Any],
+        holdout: bool,
+        rng: np.random.Generator,
+        cache: dict[int, Snapshot] | None = None,
+    ) -> _Task:
+        """The training target of a day or window; `cache` shares full-graph snapshots between windows."""
         target = graphs[-1]
-        full = make_snapshot(target, features=self.features, device=self.device)
+        full = self._snapshot(target, cache)
         edges = full.pos
         val_idx = np.zeros(0, np.int64)
         train_idx = np.arange(edges.shape[1])
@@ -249,7 +263,7 @@ class GnnTrainer:
         last = full
         if val_idx.size:
             last = make_snapshot(target, features=self.features, device=self.device, drop=edges[:, val_idx])
-        snaps = [make_snapshot(g, features=self.features, device=self.device) for g in graphs[:-1]] + [last]
+        snaps = [self._snapshot(g, cache) for g in graphs[:-1]] + [last]
         val_pairs = val_labels = None
         if val_idx.size:
             vneg = sample_negatives(edges, self.cfg.negatives * val_idx.size, rng)
@@ -443,7 +457,8 @@ class GnnTrainer:
         with self._torch_rng(seeds["torch"]):
             self._fresh_or_continue(days, fresh=True, seeds=seeds)
             rng_split = np.random.default_rng(seeds["split"])
-            tasks = [self._task(w, holdout=True, rng=rng_split) for w in windows]
+            cache: dict[int, Snapshot] = {}
+            tasks = [self._task(w, holdout=True, rng=rng_split, cache=cache) for w in windows]
             losses, vals, run = self._train(
                 tasks, self.cfg.max_epochs, True, np.random.default_rng(seeds["neg"])
             )
