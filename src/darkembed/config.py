@@ -193,6 +193,57 @@ class OrchestrationConfig(_Frozen):
     embed_deployment: str | None = None
 
 
+class GnnConfig(_Frozen):
+    """The GCN family's embeddings (REFERENCE.md 4.4-4.7, 7.6; `darkembed.embed.gnn`).
+
+    Attributes:
+        hidden: graph-convolution output sizes; the paper's 37 -> 1024 (ReLU) -> 512.
+        embedding_dim: size of the host embeddings (the head Linear(512 -> 128) -> ReLU -> BatchNorm).
+        predictor_hidden: hidden size of the link-prediction head (256 -> 64 -> 2).
+        dropout: after each graph convolution (0 in all the authors' runs).
+        lr: Adam learning rate.
+        weight_decay: Adam L2 penalty.
+        history: H, the GCN-GRU window is the H + 1 days [t - H, t].
+        negatives: negatives per positive edge (ns).
+        max_epochs: GCN (per day) and GCN-GRU (once) epochs at most; one epoch is one full-batch step per
+            target day.
+        patience: early stopping after this many epochs without a lower held-out loss.
+        val_fraction: share of a day's host-port edges held out for early stopping (removed from the loss and
+            from message passing).
+        incremental_epochs_features: i-GCN and i-GCN-GRU epochs per day with node features.
+        incremental_epochs_no_features: the same without node features.
+        train_days: M, the days GCN-GRU is trained on before it is frozen (used by the flows).
+        vocab_max_idle: without node features, a node's learned input row is dropped after this many updates
+            without activity (a returning host starts afresh); None keeps every row for ever.
+        bn_recalibrate: after each update, set BatchNorm's running statistics to the statistics of the updated
+            day's full graph, so that eval-mode inference normalises as training did.
+    """
+
+    hidden: list[int] = Field(default_factory=lambda: [1024, 512], min_length=1)
+    embedding_dim: int = Field(default=128, ge=1)
+    predictor_hidden: int = Field(default=64, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=5e-3, ge=0)
+    history: int = Field(default=5, ge=0)
+    negatives: int = Field(default=1, ge=1)
+    max_epochs: int = Field(default=50, ge=1)
+    patience: int = Field(default=3, ge=1)
+    val_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    incremental_epochs_features: int = Field(default=1, ge=1)
+    incremental_epochs_no_features: int = Field(default=5, ge=1)
+    train_days: int = Field(default=20, ge=1)
+    vocab_max_idle: int | None = Field(default=30, ge=1)
+    bn_recalibrate: bool = True
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(h < 1 for h in sizes):
+            raise ValueError(f"layer sizes must be positive: {sizes}")
+        return sizes
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate` and DESIGN.md, "The simulator").
 
@@ -493,6 +544,7 @@ class Config(_Frozen):
     w2v: W2VConfig = W2VConfig()
     embed: EmbedConfig = EmbedConfig()
     orchestration: OrchestrationConfig = OrchestrationConfig()
+    gnn: GnnConfig = GnnConfig()
     simulate: SimulateConfig = SimulateConfig()
     labels: LabelsConfig = LabelsConfig()
     adapt: AdaptConfig = AdaptConfig()

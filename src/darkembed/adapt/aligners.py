@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from darkembed.torchutil import adam, pick_device
+
 log = logging.getLogger(__name__)
 
 ALIGNER_KINDS = ("linear", "nonlinear", "procrustes")
@@ -40,13 +42,6 @@ def _matrix(a: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise AlignmentError(f"{what}: contains NaN or infinite values")
     return arr.astype(np.float32, copy=False)
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """`device` if given, else CUDA when available, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Aligner(ABC):
@@ -166,7 +161,7 @@ class DNNAligner(Aligner):
         self.dim_in, self.dim_out = yc.shape[1], yp.shape[1]
         torch.manual_seed(self.seed)
         model = _MLP(self.dim_in, self.dim_out, self.width, self.depth, self.activation).to(self.device)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        opt = adam(model.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(self.seed)
         xc = torch.from_numpy(yc).to(self.device)
         xp = torch.from_numpy(yp).to(self.device)

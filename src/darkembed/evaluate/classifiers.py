@@ -17,8 +17,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from darkembed.adapt.aligners import load_numpy_state, pick_device
+from darkembed.adapt.aligners import load_numpy_state
 from darkembed.labels.assign import UNKNOWN
+from darkembed.torchutil import adam, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class DNNClassifier:
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         model = _Net(self.dim_in, self.hidden, len(self.classes_), self.dropout).to(self.device)
-        opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        opt = adam(model.parameters(), lr=self.lr)
         loss_fn = nn.CrossEntropyLoss()
         best_loss, best_state, since = float("inf"), None, 0
         self.history = []
