@@ -12,9 +12,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import config_from, log_stage, network_names, resolve_day
-from tasks.embed import embed_idarkvec
-
-TASKS = {"idarkvec": embed_idarkvec}
+from tasks.embed import GNN_METHODS, embed_gnn, embed_idarkvec
 
 
 @flow(name="embed", flow_run_name="embed[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -29,10 +27,16 @@ def embed_flow(
     d = resolve_day(day)
     names = network_names(cfg, networks)
     wanted = list(methods or cfg.embed.methods)
-    unknown = [m for m in wanted if m not in TASKS]
+    unknown = [m for m in wanted if m != "idarkvec" and m not in GNN_METHODS]
     if unknown:
-        raise ValueError(f"unknown embedding method(s) {unknown}; available: {sorted(TASKS)}")
-    futures = [(m, n, TASKS[m].submit(cfg, n, d)) for m in wanted for n in names]
+        raise ValueError(
+            f"unknown embedding method(s) {unknown}; available: idarkvec, {', '.join(GNN_METHODS)}"
+        )
+    futures = [
+        (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
+        for m in wanted
+        for n in names
+    ]
     results = []
     for m, _n, fut in futures:
         res = fut.result()

@@ -23,6 +23,7 @@ from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
 from tasks.adapt import adapt_pair
 from tasks.corpus import build_corpus
+from tasks.evaluate import knn_day
 from tasks.graph import build_graph
 from tasks.labels import label_day
 from tasks.report import report_activity
@@ -73,8 +74,16 @@ def nightly(
         results = _features(cfg, names, d)
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
             results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config)]
+        knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
+        for m, _n, fut in knn:
+            res = fut.result()
+            if res is not None:
+                log_stage("knn", res, method=m)
+                results.append({"stage": "knn", **res})
         pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
-        futures = [adapt_pair.submit(cfg, p.provider, p.customer, d) for p in pairs]
+        futures = [
+            adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p in pairs for m in cfg.adapt.methods
+        ]
         for fut in futures:
             res = fut.result()
             log_adapt(res)
@@ -88,7 +97,7 @@ def log_adapt(res: dict) -> None:
     import polars as pl
 
     tags = {"stage": "adapt", "pair": res["pair"], "day": res["day"], "method": res["method"]}
-    with tracking.run(f"adapt[{res['pair']}/{res['day']}]", nested=True, tags=tags):
+    with tracking.run(f"adapt[{res['method']}/{res['pair']}/{res['day']}]", nested=True, tags=tags):
         tracking.log_metrics({f"macro_f1.{k}": v for k, v in res["macro_f1"].items()})
         tracking.log_metrics({f"cluster.{k}": v for k, v in res["clusters"].items()})
         tracking.log_metrics({f"seconds.{k}": v for k, v in res["seconds"].items()})

@@ -75,7 +75,20 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         seeded, _ = seed_from_provider(model, anchors, lay.corpus(customer, day) / CORPUS_FILE, config.w2v)
         t_ips, t_X = seeded.embed(cust.ips)
         transferred = NetworkDay.of(t_ips, t_X, None)
-    result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred)
+    extra = {}
+    if method != "idarkvec":
+        from darkembed.embed.gnn import INDUCTIVE_METHOD, GnnTrainer, embed_inductive
+        from tasks.embed import day_graphs, parse_gnn_method
+
+        base, features = parse_gnn_method(method)
+        if (
+            features
+        ):  # the GCN family with node features is inductive: the provider's model embeds the customer
+            trainer = GnnTrainer.load(lay.models(method, provider, day), cfg=config.gnn)
+            window = config.gnn.history + 1 if base in ("gcngru", "igcngru") else 1
+            i_ips, i_X = embed_inductive(trainer, day_graphs(config, customer, day, window, True))
+            extra[INDUCTIVE_METHOD] = NetworkDay.of(i_ips, i_X, None)
+    result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred, extra=extra)
     part = lay.partition("results", day, pair_name(provider, customer), method)
     title = f"{provider} -> {customer}, {day}, {method}"
     summary = result.summary()

@@ -61,3 +61,78 @@ def embed_idarkvec(config: Config, network: str, day: dt.date) -> dict:
         "seconds": stats.seconds,
         "continues": str(prev) if prev else None,
     }
+
+
+GNN_METHODS = [f"{m}{s}" for m in ("gcn", "igcn", "gcngru", "igcngru") for s in ("", "-nofeat")]
+
+
+def parse_gnn_method(name: str) -> tuple[str, bool]:
+    """`igcngru-nofeat` -> ("igcngru", False)."""
+    base, _, suffix = name.partition("-")
+    if base not in ("gcn", "igcn", "gcngru", "igcngru") or suffix not in ("", "nofeat"):
+        raise ValueError(f"unknown GNN method {name!r}; known: {', '.join(GNN_METHODS)}")
+    return base, suffix != "nofeat"
+
+
+def day_graphs(config: Config, network: str, day: dt.date, days: int, features: bool) -> list:
+    """PyG graphs of the `days` days ending at `day` that have a complete graph partition (oldest first)."""
+    from darkembed.graph import to_pyg
+    from darkembed.store import is_complete
+
+    lay = Layout(config.data_path)
+    out = []
+    for back in range(days - 1, -1, -1):
+        d = day - dt.timedelta(days=back)
+        part = lay.graph(network, d)
+        if is_complete(part):
+            out.append(to_pyg(part, features=features, node_type_indicator=config.graph.node_type_indicator))
+        elif back == 0:
+            read_manifest(part)  # raises: the day's own graph is required
+    return out
+
+
+@task(name="embed-gnn", task_run_name="{method}[{network}/{day}]", cache_policy=NO_CACHE, tags=["embed"])
+def embed_gnn(config: Config, network: str, day: dt.date, method: str) -> dict:
+    """Train (or update) a GNN on the day's graph (or window) and export the day's host embeddings.
+
+    GCN starts fresh each day; i-GCN and i-GCN-GRU continue day d-1's checkpoint; GCN-GRU is fit once on the days
+    available when its chain starts (up to `gnn.train_days`) and stays frozen afterwards.
+    """
+    from darkembed.embed.gnn import GnnTrainer
+
+    base, features = parse_gnn_method(method)
+    lay = Layout(config.data_path)
+    window = config.gnn.history + 1 if base in ("gcngru", "igcngru") else 1
+    prev = None if base == "gcn" else resume_from(lay, method, network, day)
+    if prev is not None:
+        trainer = GnnTrainer.load(prev, cfg=config.gnn)
+    else:
+        trainer = GnnTrainer(base, features, config.gnn, seed=config.seed)
+    if base == "gcngru" and prev is None:
+        stats = trainer.fit(day_graphs(config, network, day, config.gnn.train_days, features))
+    else:
+        stats = trainer.update(day_graphs(config, network, day, window, features))
+    graphs = day_graphs(config, network, day, window, features)
+    ips, x = trainer.embed(graphs)
+    with write_partition(
+        lay.models(method, network, day),
+        dataset="models",
+        config_hash=config.hash(),
+        extra={"continues": str(prev) if prev else None},
+    ) as w:
+        trainer.save(w.tmp)
+    with write_partition(
+        lay.embeddings(method, network, day), dataset="embeddings", config_hash=config.hash()
+    ) as w:
+        w.write_table("embeddings.parquet", embeddings_table(ips, x))
+    return {
+        "method": method,
+        "network": network,
+        "day": day.isoformat(),
+        "hosts": int(ips.size),
+        "epochs": stats.get("epochs", 0),
+        "loss": (stats.get("losses") or [float("nan")])[-1],
+        "seconds": stats.get("seconds", 0.0),
+        "window_days": len(graphs),
+        "continues": str(prev) if prev else None,
+    }

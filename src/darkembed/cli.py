@@ -371,6 +371,49 @@ def demo_cmd(
     console.print("browse runs, metrics and figures: [bold]darkembed ui[/] (MLflow at http://127.0.0.1:5000)")
 
 
+evaluate_app = typer.Typer(help="Evaluations over what the pipeline wrote.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+@evaluate_app.command("knn")
+def evaluate_knn_cmd(
+    network: Annotated[
+        str | None, typer.Option("--network", "-n", help="Network (default: the first).")
+    ] = None,
+    method: Annotated[
+        list[str] | None, typer.Option("--method", "-m", help="Methods (default: configured).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day (default: first with embeddings).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day (default: last with embeddings).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the table as markdown here.")] = None,
+) -> None:
+    """Leave-one-out 3-NN F1 per class and method, mean ± std over days (the [GNN] Table 3 layout)."""
+    from darkembed.evaluate.knn_report import knn_table, table3_markdown
+    from darkembed.layout import Layout, parse_day
+
+    cfg = get_config()
+    try:
+        net = cfg.network(network).name if network else cfg.networks[0].name
+    except (ConfigError, IndexError) as exc:
+        raise fail(str(exc) or "no network configured") from None
+    methods = list(method or cfg.embed.methods)
+    lay = Layout(cfg.data_path)
+    days = sorted({d for m in methods for d in lay.days("embeddings", net, m)})
+    if start:
+        days = [d for d in days if d >= parse_day(start)]
+    if end:
+        days = [d for d in days if d <= parse_day(end)]
+    if not days:
+        raise fail(
+            f"no embeddings of {methods} on {net} in the data root {cfg.data_root}: run the pipeline first"
+        )
+    table = knn_table(cfg, net, methods, days)
+    text = table3_markdown(table, f"3-NN F1 on {net}, {days[0]} .. {days[-1]} ({len(days)} days)")
+    sys.stdout.write(text)
+    if out:
+        out.write_text(text)
+
+
 @app.command("deploy")
 def deploy_cmd(
     prefect_file: Annotated[Path, typer.Option(help="The deployments file.")] = Path("infra/prefect.yaml"),

@@ -449,6 +449,9 @@ class AdaptConfig(_Frozen):
     """Explicit aligners from customer to provider space and the anchor sweep (REFERENCE.md 5.4, 5.5, 7.6).
 
     Attributes:
+        methods: embedding methods whose pairs are evaluated (each must also be in `embed.methods`); a GNN
+            method with node features adds the `gnn-inductive` setting (the provider's model embeds the customer's
+            graph), `idarkvec` adds canonical `transfer`.
         aligners: aligner kinds the evaluation runs: `linear` and `nonlinear` (sigmoid) DNNs, `procrustes`.
         epochs: DNN aligner training epochs.
         width: units of each hidden layer of the DNN aligner.
@@ -461,6 +464,7 @@ class AdaptConfig(_Frozen):
         anchor_repeats: stratified samples per fraction below 1 (the 100 % point runs once).
     """
 
+    methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
     aligners: list[AlignerKind] = Field(default_factory=lambda: ["linear", "nonlinear", "procrustes"])
     epochs: int = Field(default=50, ge=1)
     width: int = Field(default=1024, ge=1)

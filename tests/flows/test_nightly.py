@@ -4,8 +4,10 @@ import datetime as dt
 from pathlib import Path
 
 import mlflow
+import polars as pl
 import pytest
 
+from darkembed.adapt.exchange import load_classifier
 from darkembed.config import load_config
 from darkembed.embed.chain import ChainGapError
 from darkembed.layout import Layout
@@ -19,7 +21,11 @@ D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
 @pytest.fixture
 def world(tracking_env):
     cfg_file = tracking_env / "tiny.yaml"
-    cfg_file.write_text("simulate:\n  scale: 0.01\n  days: 2\n  min_hosts: 6\n")
+    cfg_file.write_text(
+        "simulate:\n  scale: 0.01\n  days: 2\n  min_hosts: 6\n"
+        # a smoke test of the wiring: small aligners and few epochs (the methods' own tests check quality)
+        "adapt:\n  epochs: 5\n  width: 128\nevaluate:\n  dnn_epochs: 10\n"
+    )
     cfg = load_config(cfg_file)
     simulate(cfg)
     return cfg, [str(cfg_file)]
@@ -35,6 +41,23 @@ def test_backfill_runs_every_stage_and_resumes(world):
         assert m["extra"]["continues"].endswith(f"network={net}/day=2023-01-01")
         assert read_manifest(lay.embeddings("idarkvec", net, D2))["rows"] > 0
         assert read_manifest(lay.labels(net, D2))["rows"] > 0
+    # Adaptation of each pair: every setting scored on the same folds, bundles a customer can load safely.
+    res = lay.partition("results", D2, "darknet-a~darknet-b", "idarkvec")
+    summary = pl.read_parquet(res / "summary.parquet")
+    assert {
+        "no_adaptation",
+        "transfer",
+        "align/linear",
+        "align/nonlinear",
+        "align/procrustes",
+        "independent",
+    } <= set(summary["setting"].to_list())
+    clf, manifest = load_classifier(res / "bundles" / "classifier", e=cfg.w2v.size)
+    assert manifest.kind == "classifier" and "mirai" in clf.classes_
+    assert (res / "summary.md").read_text().startswith("# darknet-a -> darknet-b")
+    assert sorted(p.name for p in (res / "figures").glob("*.png")) == [
+        "confusion_best.png", "f1_by_setting.png", "tsne_align_clusters.png", "tsne_align_labels.png",
+    ]  # fmt: skip
     # Everything complete: a rerun does nothing.
     assert backfill("2023-01-01", "2023-01-02", config=conf) == []
     parents = [
@@ -48,7 +71,7 @@ def test_backfill_runs_every_stage_and_resumes(world):
         for r in mlflow.search_runs(experiment_names=["darkembed"], output_format="list")
         if r.data.tags.get("mlflow.parentRunId")
     }
-    assert {"ingest", "labels", "corpus", "graph", "embed"} <= stages
+    assert {"ingest", "labels", "corpus", "graph", "embed", "knn", "adapt", "report"} <= stages
 
 
 def test_a_gap_in_the_chain_says_which_day_to_run(world):
