@@ -21,6 +21,7 @@ from darkembed.store import is_complete, read_manifest
 from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
+from flows.transfer import log_adapt
 from tasks.adapt import adapt_pair
 from tasks.corpus import build_corpus
 from tasks.evaluate import knn_day
@@ -89,33 +90,6 @@ def nightly(
             log_adapt(res)
             results.append({"stage": "adapt", **res})
     return results
-
-
-def log_adapt(res: dict) -> None:
-    """One nested run per pair-day (macro F1 per setting, cluster metrics, figures, markdown summary) and one
-    nested run per setting inside it with the per-class scores."""
-    import polars as pl
-
-    tags = {"stage": "adapt", "pair": res["pair"], "day": res["day"], "method": res["method"]}
-    with tracking.run(f"adapt[{res['method']}/{res['pair']}/{res['day']}]", nested=True, tags=tags):
-        tracking.log_metrics({f"macro_f1.{k}": v for k, v in res["macro_f1"].items()})
-        tracking.log_metrics({f"cluster.{k}": v for k, v in res["clusters"].items()})
-        tracking.log_metrics({f"seconds.{k}": v for k, v in res["seconds"].items()})
-        tracking.log_metrics({"anchors": res["anchors"], "customer_hosts": res["customer_hosts"]})
-        tracking.log_artifact(res["summary_md"])
-        for fig in res["figures"]:
-            tracking.log_artifact(fig, "figures")
-        summary = pl.read_parquet(f"{res['partition']}/summary.parquet")
-        tracking.log_table(summary, "tables/summary.json")
-        for setting in res["macro_f1"]:
-            rows = summary.filter(pl.col("setting") == setting)
-            with tracking.run(setting, nested=True, tags={**tags, "setting": setting}):
-                metrics = {}
-                for r in rows.iter_rows(named=True):
-                    for m in ("precision", "recall", "f1"):
-                        metrics[f"{m}.{r['class']}"] = r[f"{m}_mean"]
-                    metrics[f"f1_std.{r['class']}"] = r["f1_std"]
-                tracking.log_metrics(metrics)
 
 
 def run_embeddings(cfg: Config, d: dt.date, names: list[str], config: Sequence[str] | None) -> list[dict]:

@@ -371,6 +371,23 @@ def demo_cmd(
     console.print("browse runs, metrics and figures: [bold]darkembed ui[/] (MLflow at http://127.0.0.1:5000)")
 
 
+@app.command("transfer")
+def transfer_cmd(
+    provider: Annotated[str, typer.Option("--provider", "-p", help="The network with labels.")],
+    customer: Annotated[str, typer.Option("--customer", "-c", help="The network without labels.")],
+    day: Annotated[
+        str | None, typer.Option("--day", "-d", help="YYYY-MM-DD (default: yesterday UTC).")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="Embedding method.")] = "idarkvec",
+) -> None:
+    """Transfer a provider's knowledge to a customer on one day: every setting, clustering, bundles, summary."""
+    from flows.transfer import transfer_flow
+
+    res = _run_flow(transfer_flow, provider=provider, customer=customer, day=day, method=method)
+    sys.stdout.write(Path(res["summary_md"]).read_text())
+    console.print(f"results: {res['partition']}")
+
+
 evaluate_app = typer.Typer(help="Evaluations over what the pipeline wrote.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 

@@ -61,4 +61,50 @@ def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
             ),
             ", ".join(emb) or "-",
         )
-    return [t]
+    tables = [t]
+    from darkembed.evaluate.knn_report import knn_day
+
+    k = Table(title=f"leave-one-out 3-NN macro F1 on {day} (labelled active hosts)")
+    k.add_column("network")
+    for m in cfg.embed.methods:
+        k.add_column(m, justify="right")
+    for net in cfg.networks:
+        cells = []
+        for m in cfg.embed.methods:
+            s = knn_day(cfg, m, net.name, day)
+            cells.append("-" if s is None else f"{s.macro['f1']:.2f}")
+        k.add_row(net.name, *cells)
+    tables.append(k)
+    for m in cfg.adapt.methods:
+        a = Table(
+            title=f"transfer to the customer on {day} ({m}): 5-fold macro F1 and explained customer hosts"
+        )
+        a.add_column("provider -> customer")
+        settings: list[str] = []
+        rows = []
+        for pair in cfg.pairs:
+            part = lay.partition("results", day, f"{pair.provider}~{pair.customer}", m)
+            if not is_complete(part):
+                continue
+            summ = pl.read_parquet(part / "summary.parquet").filter(pl.col("class") == "macro")
+            f1 = dict(zip(summ["setting"].to_list(), summ["f1_mean"].to_list(), strict=True))
+            settings += [s for s in f1 if s not in settings]
+            explained = {}
+            for space in ("reference", "transfer", "align"):
+                kp = part / f"knowledge_{space}.parquet"
+                if kp.is_file():
+                    kg = pl.read_parquet(kp)
+                    hosts = int(kg.filter(pl.col("source") != "unexplained")["hosts"].sum())
+                    explained[space] = f"{hosts}/{int(kg['hosts'].sum())}"
+            rows.append((f"{pair.provider} -> {pair.customer}", f1, explained))
+        if not rows:
+            continue
+        for s in settings:
+            a.add_column(s, justify="right")
+        a.add_column("explained hosts (reference / transfer / align)")
+        for name, f1, explained in rows:
+            a.add_row(
+                name, *[f"{f1[s]:.2f}" if s in f1 else "-" for s in settings], " / ".join(explained.values())
+            )
+        tables.append(a)
+    return tables
