@@ -4,6 +4,7 @@ logging of a pair's results shared with the nightly flow."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from prefect import flow
 
@@ -26,6 +27,10 @@ def log_adapt(res: dict) -> None:
         tracking.log_artifact(res["summary_md"])
         for fig in res["figures"]:
             tracking.log_artifact(fig, "figures")
+        # The provider's shipment as registered models: a customer loads them by name and version.
+        for b in sorted(Path(res["partition"], "bundles").iterdir()):
+            name = f"darkembed-{res['provider']}-{b.name}-{res['method']}"
+            tracking.register_bundle(b, f"bundles/{b.name}", name, tags={**tags, "bundle": b.name})
         summary = pl.read_parquet(f"{res['partition']}/summary.parquet")
         tracking.log_table(summary, "tables/summary.json")
         for setting in res["macro_f1"]:

@@ -145,3 +145,44 @@ def log_config(config: Config) -> None:
     import yaml
 
     log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config/resolved.yaml")
+
+
+def register_bundle(
+    local_dir: str | Path, artifact_path: str, name: str, tags: Mapping[str, Any] | None = None
+) -> str:
+    """Log an exchange bundle (safetensors + manifest) in the active run and register it as a new version of the
+    model `name`; returns the version. A customer fetches it with `fetch_bundle(name, version)` and loads it with
+    `darkembed.adapt.exchange` (tensors only: nothing is unpickled or executed)."""
+    mlflow = _mlflow()
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    mlflow.log_artifacts(str(local_dir), artifact_path)
+    run = mlflow.active_run()
+    client = MlflowClient()
+    try:
+        client.create_registered_model(name, description="darkembed exchange bundle (safetensors + manifest)")
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    mv = client.create_model_version(
+        name,
+        source=f"{run.info.artifact_uri}/{artifact_path}",
+        run_id=run.info.run_id,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+    )
+    return str(mv.version)
+
+
+def fetch_bundle(name: str, version: str | int | None = None, dst: str | Path | None = None) -> Path:
+    """Download a registered bundle (latest version when None) and return its local directory."""
+    mlflow = _mlflow()
+    from mlflow import MlflowClient
+
+    if version is None:
+        versions = MlflowClient().search_model_versions(f"name='{name}'")
+        if not versions:
+            raise LookupError(f"no registered model {name!r}")
+        version = max(int(v.version) for v in versions)
+    out = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(dst) if dst else None)
+    return Path(out)

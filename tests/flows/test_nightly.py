@@ -7,6 +7,7 @@ import mlflow
 import polars as pl
 import pytest
 
+from darkembed import tracking
 from darkembed.adapt.exchange import load_classifier
 from darkembed.config import load_config
 from darkembed.embed.chain import ChainGapError
@@ -58,6 +59,12 @@ def test_backfill_runs_every_stage_and_resumes(world):
     assert sorted(p.name for p in (res / "figures").glob("*.png")) == [
         "confusion_best.png", "f1_by_setting.png", "tsne_align_clusters.png", "tsne_align_labels.png",
     ]  # fmt: skip
+    # The provider's classifier is a registered model: the customer fetches it by name and version.
+    fetched = tracking.fetch_bundle(
+        "darkembed-darknet-a-classifier-idarkvec", dst=Path(cfg.data_root) / "fetched"
+    )
+    clf2, _ = load_classifier(fetched, e=cfg.w2v.size)
+    assert clf2.classes_ == clf.classes_
     # Everything complete: a rerun does nothing.
     assert backfill("2023-01-01", "2023-01-02", config=conf) == []
     parents = [
