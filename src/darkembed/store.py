@@ -178,13 +178,19 @@ def write_partition(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
+
+
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Move the finished directory `tmp` to `path`, replacing what was there whole (the old version is moved
+    aside first and deleted after; a reader never sees a mix of both)."""
+    old = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def partition_files(path: Path, pattern: str = "*.parquet") -> list[Path]:

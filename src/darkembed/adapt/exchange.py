@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from darkembed.adapt.aligners import Aligner, AlignmentError, aligner_from_state
+from darkembed.store import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +148,7 @@ def write_bundle(
             created_at=dt.datetime.now(dt.UTC).isoformat(),
         )
         (tmp / MANIFEST).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2))
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -153,8 +153,8 @@ def _salvage(data: bytes) -> bytes:
     return b"".join(out)
 
 
-def load_bytes(path: Path, report: IngestReport) -> np.ndarray:
-    """The file's bytes (inflated when gzip-compressed) as a uint8 array."""
+def read_raw(path: Path, report: IngestReport) -> bytes:
+    """The file's bytes, inflated when gzip-compressed (size and compression noted in the report)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -163,7 +163,12 @@ def load_bytes(path: Path, report: IngestReport) -> np.ndarray:
     if raw[:2] == GZIP_MAGIC:
         report.compressed = True
         raw = _gunzip(raw, report)
-    return np.frombuffer(raw, dtype=np.uint8)
+    return raw
+
+
+def load_bytes(path: Path, report: IngestReport) -> np.ndarray:
+    """The file's bytes (inflated when gzip-compressed) as a uint8 array."""
+    return np.frombuffer(read_raw(path, report), dtype=np.uint8)
 
 
 def sniff(head: bytes) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from darkembed.ingest.capture import GZIP_MAGIC, CaptureError, IngestReport, _gunzip
+from darkembed.ingest.capture import CaptureError, IngestReport, read_raw
 from darkembed.schemas import PACKETS, conform
 
 TRACE_COLUMNS = [
@@ -99,14 +99,7 @@ def read_legacy(path: str | Path, *, max_bad: int = 1000) -> tuple[pa.Table, Ing
     path = Path(path)
     t0 = time.perf_counter()
     report = IngestReport(file=str(path))
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CaptureError(f"{path}: cannot read: {exc.strerror}") from exc
-    report.bytes = len(raw)
-    if raw[:2] == GZIP_MAGIC:
-        report.compressed = True
-        raw = _gunzip(raw, report)
+    raw = read_raw(path, report)
     text_head = raw[:4096].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
     tokens = text_head.split()
     if tokens[:3] == TRACE_COLUMNS[:3]:
