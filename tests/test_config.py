@@ -60,3 +60,11 @@ def test_environment_sets_machine_settings(monkeypatch):
     cfg = load_config()
     assert cfg.data_root == "/srv/darkembed"
     assert cfg.tracking.uri == "http://mlflow:5000"
+
+
+def test_a_file_that_names_the_data_root_wins_over_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DARKEMBED_DATA_ROOT", "/srv/darkembed")
+    f = tmp_path / "exp.yaml"
+    f.write_text("data_root: /data/experiments/x\n")
+    assert load_config(f).data_root == "/data/experiments/x"
+    assert load_config().data_root == "/srv/darkembed"

@@ -388,6 +388,25 @@ def transfer_cmd(
     console.print(f"results: {res['partition']}")
 
 
+@app.command("experiment")
+def experiment_cmd(
+    name: Annotated[str | None, typer.Argument(help="Experiment (conf/experiments/NAME.yaml).")] = None,
+    scale: Annotated[float | None, typer.Option(help="World scale (default: the experiment's).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate (default: the experiment's).")] = None,
+) -> None:
+    """Run one of the papers' experiments end to end and print its report (without NAME: list them)."""
+    from flows.experiments import experiment, experiment_names
+
+    if not name:
+        sys.stdout.write("\n".join(experiment_names()) + "\n")
+        return
+    if name not in experiment_names():
+        raise fail(f"unknown experiment {name!r}; known: {', '.join(experiment_names())}")
+    res = _run_flow(experiment, name=name, scale=scale, days=days)
+    sys.stdout.write(Path(res["report"]).read_text())
+    console.print(f"report: {res['report']}")
+
+
 evaluate_app = typer.Typer(help="Evaluations over what the pipeline wrote.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 

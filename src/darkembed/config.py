@@ -244,6 +244,27 @@ class GnnConfig(_Frozen):
         return sizes
 
 
+class ExperimentConfig(_Frozen):
+    """A named experiment of the papers (conf/experiments/<name>.yaml; `darkembed experiment NAME`).
+
+    Attributes:
+        name: the experiment's name.
+        title: what it reproduces, e.g. "[GNN] Table 3".
+        kind: `knn` (leave-one-out 3-NN over the test days, per method) or `transfer` (every setting of each pair on
+            the evaluation days).
+        network: the network scored by a `knn` experiment.
+        test_days: the last N days are evaluated (the papers: 11 of 31 days for [GNN], 1 day for [TNSM]).
+        paper: reference numbers to print beside ours, `row -> column -> value` as printed in REFERENCE.md.
+    """
+
+    name: str
+    title: str = ""
+    kind: Literal["knn", "transfer"] = "knn"
+    network: str | None = None
+    test_days: int = Field(default=1, ge=1)
+    paper: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+
 class SimulateConfig(_Frozen):
     """The traffic simulator's world (see `darkembed.simulate` and DESIGN.md, "The simulator").
 
@@ -554,6 +575,7 @@ class Config(_Frozen):
     adapt: AdaptConfig = AdaptConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     cluster: ClusterConfig = ClusterConfig()
+    experiment: ExperimentConfig | None = None
 
     @model_validator(mode="after")
     def _check_names(self) -> Config:
@@ -647,19 +669,20 @@ def load_config(*paths: str | os.PathLike[str], overrides: Mapping[str, Any] | N
             the file(s) and the dotted key.
     """
     data: dict[str, Any] = yaml.safe_load(default_config_text()) or {}
+    # Machine settings from the environment replace the embedded default's; a file that names them explicitly
+    # (e.g. an experiment's own data root) still wins.
+    env_root = os.environ.get("DARKEMBED_DATA_ROOT")
+    if env_root:
+        data["data_root"] = env_root
+    env_uri = os.environ.get("DARKEMBED_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
+    if env_uri:
+        data["tracking"] = {**data.get("tracking", {}), "uri": env_uri}
     sources = ["<embedded default>"]
     for p in paths:
         data = merge(data, _read_yaml(Path(p)))
         sources.append(str(p))
     if overrides:
         data = merge(data, overrides)
-    env_root = os.environ.get("DARKEMBED_DATA_ROOT")
-    if env_root:
-        data["data_root"] = env_root
-    env_uri = os.environ.get("DARKEMBED_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
-    if env_uri:
-        data.setdefault("tracking", {})
-        data["tracking"] = {**data["tracking"], "uri": env_uri}
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
