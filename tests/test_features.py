@@ -11,6 +11,7 @@ from darkembed.activity import OTHER, active_packets, service_name
 from darkembed.config import ActivityConfig, CorpusConfig
 from darkembed.corpus import build_corpus, read_line_sentences, write_line_sentences
 from darkembed.graph import FEATURES, build_graph, to_pyg
+from tests.frames import packets_frame
 
 T0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 H1, H2, H3, H4 = 10, 20, 30, 40
@@ -35,22 +36,7 @@ def _p(sec, src, dst, port, *, proto=6, flags=2, ip_len=40, ttl=64, mss=None, wi
 
 
 def _frame(rows):
-    return pl.DataFrame(
-        rows,
-        schema={
-            "ts": pl.Datetime("ns", "UTC"),
-            "src_ip": pl.UInt32,
-            "dst_ip": pl.UInt32,
-            "proto": pl.UInt8,
-            "dst_port": pl.UInt16,
-            "tcp_flags": pl.UInt16,
-            "ip_len": pl.UInt16,
-            "ttl": pl.UInt8,
-            "tcp_mss": pl.UInt16,
-            "tcp_win": pl.UInt16,
-            "tcp_tsval": pl.UInt32,
-        },
-    )
+    return packets_frame(rows)
 
 
 # H1: 6 TCP packets (23 x4: dst A x3, B x1; 80 x2: dst A) + 3 UDP (dropped by the protocol filter).

@@ -14,6 +14,7 @@ from darkembed.config import ActivityConfig, GnnConfig, load_config
 from darkembed.embed.gnn import GnnTrainer, embed_inductive, make_snapshot, sample_negatives
 from darkembed.embed.gnn.sampling import split_edges
 from darkembed.graph import build_graph, to_pyg
+from tests.frames import packets_frame
 
 torch.set_num_threads(1)
 
@@ -27,19 +28,6 @@ CFG = GnnConfig(
     vocab_max_idle=None,
 )
 T0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
-SCHEMA = {
-    "ts": pl.Datetime("ns", "UTC"),
-    "src_ip": pl.UInt32,
-    "dst_ip": pl.UInt32,
-    "proto": pl.UInt8,
-    "dst_port": pl.UInt16,
-    "tcp_flags": pl.UInt16,
-    "ip_len": pl.UInt16,
-    "ttl": pl.UInt8,
-    "tcp_mss": pl.UInt16,
-    "tcp_win": pl.UInt16,
-    "tcp_tsval": pl.UInt32,
-}
 # Three behaviours: telnet bots, ssh brute-forcers, web scanners (ports and packet shapes differ).
 PATTERNS = [([23, 2323], 40, 50), ([22, 2222], 60, 110), ([80, 443, 8080], 44, 240)]
 BASE = 0x0A000000  # 10.0.0.0
@@ -68,7 +56,7 @@ def _packets(spec: dict[int, list[tuple[int, int]]], day: int = 0, ttl_shift: in
                         "tcp_tsval": None,
                     }
                 )
-    return pl.DataFrame(rows, schema=SCHEMA)
+    return packets_frame(rows)
 
 
 def world(day: int, n_hosts: int = 18, seed: int = 7) -> dict[int, list[tuple[int, int]]]:
