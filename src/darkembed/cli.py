@@ -42,8 +42,12 @@ def _setup_logging(verbose: bool) -> None:
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-    for noisy in ("numba", "urllib3", "alembic", "httpx", "mlflow", "git"):
+    for noisy in ("numba", "urllib3", "alembic", "httpx", "mlflow", "git", "gensim", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:  # per-fold and per-epoch progress only with -v; stage summaries and warnings always
+        for chatty in ("darkembed.adapt", "darkembed.evaluate", "darkembed.cluster", "darkembed.embed",
+                       "darkembed.report", "darkembed.ingest"):  # fmt: skip
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
