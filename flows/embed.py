@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from darkembed.torchutil import set_threads
 from flows.common import config_from, log_stage, network_names, resolve_day
 from tasks.embed import GNN_METHODS, embed_gnn, embed_idarkvec
 
@@ -26,6 +27,7 @@ def embed_flow(
     cfg = config_from(config)
     d = resolve_day(day)
     names = network_names(cfg, networks)
+    set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     wanted = list(methods or cfg.embed.methods)
     unknown = [m for m in wanted if m != "idarkvec" and m not in GNN_METHODS]
     if unknown:

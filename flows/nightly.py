@@ -18,6 +18,7 @@ from darkembed import tracking
 from darkembed.config import Config
 from darkembed.layout import Layout
 from darkembed.store import is_complete, read_manifest
+from darkembed.torchutil import set_threads
 from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
@@ -70,6 +71,7 @@ def nightly(
     cfg = config_from(config)
     d = resolve_day(day)
     names = network_names(cfg, networks)
+    set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     with tracking.run(f"nightly[{d}]", config=cfg, tags=flow_tags("nightly", day=d, networks=names)):
         tracking.log_config(cfg)
         results = _features(cfg, names, d)

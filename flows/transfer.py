@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow
 
 from darkembed import tracking
+from darkembed.torchutil import set_threads
 from flows.common import config_from, flow_tags, resolve_day
 from tasks.adapt import adapt_pair
 
@@ -55,6 +56,7 @@ def transfer_flow(
     """Every [TNSM] setting, clustering and the exchange bundles for one pair and day (embeddings must exist)."""
     cfg = config_from(config)
     d = resolve_day(day)
+    set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     cfg.network(provider)
     cfg.network(customer)
     with tracking.run(

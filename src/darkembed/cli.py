@@ -370,8 +370,13 @@ def demo_cmd(
     console.print(f"backfill: ran {len(ran)} day(s)")
     from darkembed.report.summary import demo_summary
 
+    import shutil
+
+    out = Console(
+        width=shutil.get_terminal_size((160, 40)).columns
+    )  # piped output: wide enough for the tables
     for table in demo_summary(cfg, end):
-        Console().print(table)
+        out.print(table)
     console.print("browse runs, metrics and figures: [bold]darkembed ui[/] (MLflow at http://127.0.0.1:5000)")
 
 

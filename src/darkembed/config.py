@@ -182,6 +182,7 @@ class OrchestrationConfig(_Frozen):
 
     Attributes:
         max_workers: threads of the local task runner.
+        torch_threads: torch intra-op threads per process; 0 = the cores divided by `max_workers` (at least 1).
         dask_address: a Dask scheduler (`tcp://host:8786`) to fan tasks over (ingest files, evaluation folds);
             None runs them in local threads.
         embed_deployment: a Prefect deployment (`embed/embed-gpu`) that runs the embedding flow on the GPU work
@@ -189,6 +190,7 @@ class OrchestrationConfig(_Frozen):
     """
 
     max_workers: int = Field(default=4, ge=1)
+    torch_threads: int = Field(default=0, ge=0)
     dask_address: str | None = None
     embed_deployment: str | None = None
 
