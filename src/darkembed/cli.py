@@ -368,9 +368,9 @@ def demo_cmd(
     with console.status(f"backfill {start} .. {end}: ingest, labels, corpus, graph, embeddings ..."):
         ran = _run_flow(backfill, start=start.isoformat(), end=end.isoformat(), force=fresh)
     console.print(f"backfill: ran {len(ran)} day(s)")
-    from darkembed.report.summary import demo_summary
-
     import shutil
+
+    from darkembed.report.summary import demo_summary
 
     out = Console(
         width=shutil.get_terminal_size((160, 40)).columns
