@@ -91,6 +91,15 @@ def day_graphs(config: Config, network: str, day: dt.date, days: int, features: 
     return out
 
 
+def _chain_length(lay: Layout, method: str, network: str, day: dt.date) -> int:
+    """Consecutive days with a checkpoint just before `day` (0 when the chain starts on `day`)."""
+    have = set(lay.days("models", network, method))
+    n, d = 0, day - dt.timedelta(days=1)
+    while d in have:
+        n, d = n + 1, d - dt.timedelta(days=1)
+    return n
+
+
 @task(name="embed-gnn", task_run_name="{method}[{network}/{day}]", cache_policy=NO_CACHE, tags=["embed"])
 def embed_gnn(config: Config, network: str, day: dt.date, method: str) -> dict:
     """Train (or update) a GNN on the day's graph (or window) and export the day's host embeddings.
@@ -104,12 +113,16 @@ def embed_gnn(config: Config, network: str, day: dt.date, method: str) -> dict:
     lay = Layout(config.data_path)
     window = config.gnn.history + 1 if base in ("gcngru", "igcngru") else 1
     prev = None if base == "gcn" else resume_from(lay, method, network, day)
-    if prev is not None:
+    # GCN-GRU: while the chain is within its first `train_days` days it is refit on all of them each day; from
+    # then on the model fit on days 1..M stays frozen ([GNN]: trained on days 1-20, frozen for the test days).
+    chain_day = _chain_length(lay, method, network, day) + 1
+    refit = base == "gcngru" and (prev is None or chain_day <= config.gnn.train_days)
+    if prev is not None and not refit:
         trainer = GnnTrainer.load(prev, cfg=config.gnn)
     else:
         trainer = GnnTrainer(base, features, config.gnn, seed=config.seed)
-    if base == "gcngru" and prev is None:
-        stats = trainer.fit(day_graphs(config, network, day, config.gnn.train_days, features))
+    if refit:
+        stats = trainer.fit(day_graphs(config, network, day, min(chain_day, config.gnn.train_days), features))
     else:
         stats = trainer.update(day_graphs(config, network, day, window, features))
     graphs = day_graphs(config, network, day, window, features)
