@@ -47,7 +47,7 @@ def resolve_experiment(
     path = EXPERIMENTS / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(experiment_names())}")
-    base = load_config(*(config or []), path, overrides=overrides)
+    base = load_config(path, *(config or []), overrides=overrides)  # the user's files refine the experiment
     root = Path(home) / name
     world = root / "world"
     sim = {"out": str(world)}
