@@ -15,21 +15,11 @@ and prints seconds, packets/s and each stage's ratio to the read time (target: a
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import polars as pl
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_seconds
 
 
 def run_scale(scale: float, repeat: int, tmp: Path) -> dict[str, float]:
@@ -87,7 +77,7 @@ def run_scale(scale: float, repeat: int, tmp: Path) -> dict[str, float]:
     read()
     out = {"packets": n}
     for name, fn in (("read", read), ("labels", labels), ("corpus", corpus), ("graph", graph)):
-        out[name] = median_time(fn, repeat)
+        out[name] = median_seconds(fn, repeat)
     return out
 
 

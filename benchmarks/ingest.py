@@ -18,7 +18,6 @@ import argparse
 import gzip
 import os
 import shutil
-import statistics
 import struct
 import subprocess
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import median_seconds
 
 
 def build_frames(n: int, seed: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -98,15 +98,6 @@ def write_pcap(path: Path, ts: np.ndarray, groups) -> int:
         out[(base[idx] + 16)[:, None] + np.arange(frame.shape[1])] = frame
     out.tofile(path)
     return out.size
-
-
-def timeit(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def dpkt_loop(path: Path, limit: int) -> int:
@@ -202,20 +193,20 @@ def main() -> None:
     )
 
     read_capture(sample)  # compile / load the kernels once
-    t_parse = timeit(lambda: read_capture(cap), args.repeat)
-    t_parse_gz = timeit(lambda: read_capture(gz), args.repeat)
-    t_e2e = timeit(lambda: ingest_file(gz, tmp / "out.parquet"), args.repeat)
+    t_parse = median_seconds(lambda: read_capture(cap), args.repeat)
+    t_parse_gz = median_seconds(lambda: read_capture(gz), args.repeat)
+    t_e2e = median_seconds(lambda: ingest_file(gz, tmp / "out.parquet"), args.repeat)
     hfiles = sorted(hourly.glob("*.pcap.gz"))
-    t_par = timeit(lambda: ingest_many(hfiles, tmp / "par", workers=0), args.repeat)
-    t_read = timeit(lambda: cap.read_bytes(), args.repeat)
+    t_par = median_seconds(lambda: ingest_many(hfiles, tmp / "par", workers=0), args.repeat)
+    t_read = median_seconds(lambda: cap.read_bytes(), args.repeat)
 
-    t_dpkt = timeit(lambda: dpkt_loop(sample, args.sample), 1)
+    t_dpkt = median_seconds(lambda: dpkt_loop(sample, args.sample), 1)
     t_tshark = None
     if shutil.which("tshark"):
         cmd = ["tshark", "-r", str(sample), "-n", "-T", "fields", "-E", "occurrence=f"]
         for f in TSHARK_FIELDS:
             cmd += ["-e", f]
-        t_tshark = timeit(
+        t_tshark = median_seconds(
             lambda: subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True), 1
         )
 

@@ -26,3 +26,26 @@ def tracking_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DARKEMBED_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, seconds: int, what: str) -> None:
+    """Poll `url` once a second until it answers, or fail the test naming `what`."""
+    import time
+    import urllib.request
+
+    for _ in range(seconds):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"{what} did not start within {seconds} s")

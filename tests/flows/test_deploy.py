@@ -4,24 +4,16 @@ process worker, the flow run completed and its partition written."""
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port, wait_http
 from tests.pcapbuild import pcap, syn
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(args, env, timeout=240):
@@ -32,7 +24,7 @@ def _run(args, env, timeout=240):
 
 @pytest.mark.integration
 def test_deploy_and_run_on_a_process_worker(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
@@ -48,14 +40,7 @@ def test_deploy_and_run_on_a_process_worker(tmp_path):
         start_new_session=True,
     )
     try:
-        for _ in range(180):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("the Prefect server did not start within 180 s")
+        wait_http(f"http://127.0.0.1:{port}/api/health", 180, "the Prefect server")
         world = tmp_path / "world" / "na" / "2023-01-01"
         world.mkdir(parents=True)
         frames = [(1672531200.0 + i, syn(0x0A000000 + i % 9, 0xC6336401, 23)) for i in range(300)]

@@ -3,11 +3,8 @@ activity figure. A screenshot is kept in var/test-artifacts/ (CI uploads nothing
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -16,6 +13,7 @@ import pytest
 from darkembed.config import load_config
 from darkembed.simulate import simulate
 from flows.nightly import nightly
+from tests.conftest import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,9 +50,7 @@ def test_mlflow_ui_shows_the_run_its_metrics_and_figure(tracking_env):
     report = next(r for r in runs if r.data.tags.get("stage") == "report")
     labels = next(r for r in runs if r.data.tags.get("stage") == "labels")
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ui = subprocess.Popen(
         [str(Path(sys.executable).parent / "darkembed"), "-c", str(cfg_file), "ui", "--port", str(port)],
         cwd=tracking_env,
@@ -64,14 +60,7 @@ def test_mlflow_ui_shows_the_run_its_metrics_and_figure(tracking_env):
         start_new_session=True,
     )
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            pytest.fail("the MLflow UI did not start")
+        wait_http(f"http://127.0.0.1:{port}/", 120, "the MLflow UI")
         base = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs"
         page = _chromium(f"{base}/{labels.info.run_id}", tracking_env / "c1", "--dump-dom")
         assert "labels[darknet-a/2023-01-01]" in page
