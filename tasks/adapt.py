@@ -52,13 +52,14 @@ def load_network_day(
     )
     frame = pl.DataFrame({"src_ip": ips}).join(labels, on="src_ip", how="left", maintain_order="left")
     frame = frame.with_columns(pl.col("label").fill_null("unknown"), pl.col("source").fill_null("none"))
-    own = frame.select(
-        pl.when(pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[0])
-                | pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[1])
-                | pl.col("source").str.starts_with(OWN_SOURCE_PREFIXES[2]))
-        .then(pl.col("label"))
-        .otherwise(pl.lit("unknown"))
-    ).to_series().to_numpy()  # fmt: skip
+    own_source = pl.col("source").str.contains(
+        "^(" + "|".join(p.rstrip(":") for p in OWN_SOURCE_PREFIXES) + "):"
+    )
+    own = (
+        frame.select(pl.when(own_source).then(pl.col("label")).otherwise(pl.lit("unknown")))
+        .to_series()
+        .to_numpy()
+    )
     return NetworkDay.of(ips, X, frame["label"].to_numpy()), own.astype(object)
 
 

@@ -10,9 +10,7 @@ def io_errors_only(task: Any, task_run: Any, state: Any) -> bool:
     try:
         state.result()
     except (OSError, TimeoutError, ConnectionError) as exc:
-        from darkembed.ingest import CaptureError
-
-        return not isinstance(exc, CaptureError | FileNotFoundError)
+        return not isinstance(exc, FileNotFoundError)  # a missing input does not appear by retrying
     except Exception:
         return False
     return False
