@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed.torchutil import set_threads
-from flows.common import config_from, log_stage, network_names, resolve_day
+from flows.common import config_from, log_stage, network_names, resolve_day, stage_current
 from tasks.embed import GNN_METHODS, embed_gnn, embed_idarkvec
 
 
@@ -22,8 +22,13 @@ def embed_flow(
     networks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     config: Sequence[str] | None = None,
+    skip_current: bool = False,
 ) -> list[dict]:
-    """Update the embeddings of `day` for each network and method (continuing the previous day's checkpoints)."""
+    """Update the embeddings of `day` for each network and method (continuing the previous day's checkpoints).
+
+    With `skip_current`, a method-network whose embeddings and model of the day are current (complete, made with
+    the configuration sections they depend on) is not retrained; the nightly flow reruns use it.
+    """
     cfg = config_from(config)
     d = resolve_day(day)
     names = network_names(cfg, networks)
@@ -34,10 +39,19 @@ def embed_flow(
         raise ValueError(
             f"unknown embedding method(s) {unknown}; available: idarkvec, {', '.join(GNN_METHODS)}"
         )
-    futures = [
-        (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
+    todo = [
+        (m, n)
         for m in wanted
         for n in names
+        if not (
+            skip_current
+            and stage_current(cfg, "embeddings", n, d, m)
+            and stage_current(cfg, "models", n, d, m)
+        )
+    ]
+    futures = [
+        (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
+        for m, n in todo
     ]
     results = []
     for m, _n, fut in futures:

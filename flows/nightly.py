@@ -17,9 +17,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from darkembed import tracking
 from darkembed.config import Config
 from darkembed.layout import Layout
-from darkembed.store import is_complete, read_manifest
+from darkembed.store import read_manifest
 from darkembed.torchutil import set_threads
-from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day
+from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day, stage_current
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
 from flows.transfer import log_adapt
@@ -65,45 +65,74 @@ def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
 
 @flow(name="nightly", flow_run_name="nightly[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def nightly(
-    day: str | None = None, networks: Sequence[str] | None = None, config: Sequence[str] | None = None
+    day: str | None = None,
+    networks: Sequence[str] | None = None,
+    config: Sequence[str] | None = None,
+    evaluate: bool = True,
+    force: bool = False,
 ) -> list[dict]:
-    """Run every stage for one day (default: yesterday UTC) on the given networks (default: all)."""
+    """Run every stage for one day (default: yesterday UTC) on the given networks (default: all).
+
+    A network whose feature partitions of the day are current (`stage_current`) is not re-ingested, and a current
+    embedding is not retrained, so a rerun after a failure or an evaluation-only change redoes only what is
+    missing (`force` rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no pair adaptation).
+    """
     cfg = config_from(config)
     d = resolve_day(day)
     names = network_names(cfg, networks)
     set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     with tracking.run(f"nightly[{d}]", config=cfg, tags=flow_tags("nightly", day=d, networks=names)):
         tracking.log_config(cfg)
-        results = _features(cfg, names, d)
-        with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
-            results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config)]
-        knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
-        for m, _n, fut in knn:
-            res = fut.result()
-            if res is not None:
-                log_stage("knn", res, method=m)
-                results.append({"stage": "knn", **res})
-        pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
-        futures = [
-            adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p in pairs for m in cfg.adapt.methods
+        stale = [
+            n for n in names if force or not all(stage_current(cfg, s, n, d) for s in (*STAGES, "reports"))
         ]
-        for fut in futures:
-            res = fut.result()
-            log_adapt(res)
-            results.append({"stage": "adapt", **res})
+        if len(stale) < len(names):
+            log.info(
+                "nightly %s: features of %s are current, not rebuilt", d, sorted(set(names) - set(stale))
+            )
+        results = _features(cfg, stale, d) if stale else []
+        with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
+            results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
+        if evaluate:
+            results += evaluate_day(cfg, d, names)
     return results
 
 
-def run_embeddings(cfg: Config, d: dt.date, names: list[str], config: Sequence[str] | None) -> list[dict]:
+def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str]) -> list[dict]:
+    """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair."""
+    results = []
+    knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
+    for m, _n, fut in knn:
+        res = fut.result()
+        if res is not None:
+            log_stage("knn", res, method=m)
+            results.append({"stage": "knn", **res})
+    pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
+    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p in pairs for m in cfg.adapt.methods]
+    for fut in futures:
+        res = fut.result()
+        log_adapt(res)
+        results.append({"stage": "adapt", **res})
+    return results
+
+
+def run_embeddings(
+    cfg: Config, d: dt.date, names: list[str], config: Sequence[str] | None, force: bool = False
+) -> list[dict]:
     """The embedding flow for the day: on the GPU work pool's deployment when configured, else inline."""
     dep = cfg.orchestration.embed_deployment
     if not dep:
-        return embed_flow(day=d.isoformat(), networks=names, config=config)
+        return embed_flow(day=d.isoformat(), networks=names, config=config, skip_current=not force)
     from prefect.deployments import run_deployment
 
     run = run_deployment(
         name=dep,
-        parameters={"day": d.isoformat(), "networks": names, "config": list(config or [])},
+        parameters={
+            "day": d.isoformat(),
+            "networks": names,
+            "config": list(config or []),
+            "skip_current": True,
+        },
         timeout=None,
     )
     if not run.state or not run.state.is_completed():
@@ -126,12 +155,10 @@ def run_embeddings(cfg: Config, d: dt.date, names: list[str], config: Sequence[s
 
 
 def day_complete(cfg: Config, network: str, day: dt.date) -> bool:
-    """Whether every partition of the network-day exists and was made with the current configuration."""
-    lay = Layout(cfg.data_path)
-    parts = [lay.partition(s, day, network) for s in STAGES]
-    parts += [lay.embeddings(m, network, day) for m in cfg.embed.methods]
-    parts += [lay.models(m, network, day) for m in cfg.embed.methods]
-    return all(is_complete(p) and read_manifest(p).get("config_hash") == cfg.hash() for p in parts)
+    """Whether every partition of the network-day is complete and current (`stage_current`)."""
+    parts = [(s, None) for s in (*STAGES, "reports")]
+    parts += [(s, m) for m in cfg.embed.methods for s in ("embeddings", "models")]
+    return all(stage_current(cfg, s, network, day, m) for s, m in parts)
 
 
 @flow(name="backfill", flow_run_name="backfill[{start}..{end}]")
@@ -141,11 +168,13 @@ def backfill(
     networks: Sequence[str] | None = None,
     config: Sequence[str] | None = None,
     force: bool = False,
+    evaluate: bool = True,
 ) -> list[str]:
     """Run the nightly pipeline on each day of [start, end] in order, resuming after the last complete day.
 
-    Days whose partitions are all complete with the current configuration are skipped unless `force`; a failing
-    day stops the backfill (later days depend on its checkpoints), and a rerun continues from there.
+    Days whose partitions are all current are skipped unless `force`; a failing day stops the backfill (later
+    days depend on its checkpoints), and a rerun continues from there. `evaluate=False` builds the features and
+    embeddings only (the experiments flow evaluates its test days itself).
 
     Returns:
         The days run (ISO strings).
@@ -161,7 +190,7 @@ def backfill(
         if not force and all(day_complete(cfg, n, d) for n in names):
             log.info("backfill: %s already complete, skipped", d)
         else:
-            nightly(day=d.isoformat(), networks=names, config=config)
+            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force)
             ran.append(d.isoformat())
         d += dt.timedelta(days=1)
     return ran

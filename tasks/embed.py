@@ -39,12 +39,14 @@ def embed_idarkvec(config: Config, network: str, day: dt.date) -> dict:
     with write_partition(
         lay.models("idarkvec", network, day),
         dataset="models",
-        config_hash=config.hash(),
+        config_hash=config.stage_hash("models", network, "idarkvec"),
         extra={"continues": str(prev) if prev else None},
     ) as w:
         model.save(w.tmp)
     with write_partition(
-        lay.embeddings("idarkvec", network, day), dataset="embeddings", config_hash=config.hash()
+        lay.embeddings("idarkvec", network, day),
+        dataset="embeddings",
+        config_hash=config.stage_hash("embeddings", network, "idarkvec"),
     ) as w:
         w.write_table("embeddings.parquet", embeddings_table(ips, x))
     return {
@@ -130,12 +132,14 @@ def embed_gnn(config: Config, network: str, day: dt.date, method: str) -> dict:
     with write_partition(
         lay.models(method, network, day),
         dataset="models",
-        config_hash=config.hash(),
+        config_hash=config.stage_hash("models", network, method),
         extra={"continues": str(prev) if prev else None},
     ) as w:
         trainer.save(w.tmp)
     with write_partition(
-        lay.embeddings(method, network, day), dataset="embeddings", config_hash=config.hash()
+        lay.embeddings(method, network, day),
+        dataset="embeddings",
+        config_hash=config.stage_hash("embeddings", network, method),
     ) as w:
         w.write_table("embeddings.parquet", embeddings_table(ips, x))
     return {

@@ -20,7 +20,7 @@ def build_graph(config: Config, network: str, day: dt.date) -> dict:
     """Edges, host and port nodes with their 37 raw features."""
     g = _build_graph(active_lazy(config, network, day))
     part = Layout(config.data_path).graph(network, day)
-    with write_partition(part, dataset="graph", config_hash=config.hash()) as w:
+    with write_partition(part, dataset="graph", config_hash=config.stage_hash("graph", network)) as w:
         for name, schema in (("edges", EDGES), ("hosts", HOSTS), ("ports", PORTS)):
             w.write_table(f"{name}.parquet", g[name].to_arrow(), schema)
     return {

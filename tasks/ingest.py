@@ -61,7 +61,11 @@ def commit_packets(config: Config, network: str, day: dt.date, plan: dict, repor
     results = [(r["name"], _report(r)) for r in reports]
     part = Layout(config.data_path).packets(network, day)
     commit_day(
-        part, Path(plan["staging"]), results, [Path(f) for f in plan["files"]], config_hash=config.hash()
+        part,
+        Path(plan["staging"]),
+        results,
+        [Path(f) for f in plan["files"]],
+        config_hash=config.stage_hash("packets", network),
     )
     return {
         "network": network,

@@ -40,7 +40,7 @@ def label_day(config: Config, network: str, day: dt.date) -> dict:
         part,
         dataset="labels",
         inputs=[*files, *[sl.path for sl in lists if getattr(sl, "path", None)]],
-        config_hash=config.hash(),
+        config_hash=config.stage_hash("labels", network),
     ) as w:
         w.write_table("labels.parquet", table, LABELS)
     per_label = frame.group_by("label").len().sort("label")

@@ -68,3 +68,37 @@ def test_a_file_that_names_the_data_root_wins_over_the_environment(tmp_path, mon
     f.write_text("data_root: /data/experiments/x\n")
     assert load_config(f).data_root == "/data/experiments/x"
     assert load_config().data_root == "/srv/darkembed"
+
+
+def test_stage_hash_follows_what_each_stage_depends_on():
+    base = load_config()
+    ev = load_config(
+        overrides={"evaluate": {"dnn_epochs": 3}, "adapt": {"epochs": 2}, "cluster": {"min_cluster_size": 7}}
+    )
+    gnn = load_config(overrides={"gnn": {"history": 2}})
+    lab = load_config(
+        overrides={"labels": {"precedence": ["mirai", "scanner", "exploiter", "brute-forcer", "spammer"]}}
+    )
+    net = base.networks[0].name
+    stages = [("packets", None), ("labels", None), ("corpus", None), ("graph", None), ("embeddings", "idarkvec"),
+              ("models", "igcngru"), ("embeddings", "gcn-nofeat")]  # fmt: skip
+    # the evaluation never invalidates data partitions, but the whole-config hash (results) moves
+    assert all(base.stage_hash(s, net, m) == ev.stage_hash(s, net, m) for s, m in stages)
+    assert base.stage_hash("results", net) != ev.stage_hash("results", net) == ev.hash()
+    # gnn settings re-embed the GNN methods only
+    assert base.stage_hash("embeddings", net, "idarkvec") == gnn.stage_hash("embeddings", net, "idarkvec")
+    assert base.stage_hash("embeddings", net, "igcngru") != gnn.stage_hash("embeddings", net, "igcngru")
+    assert base.stage_hash("graph", net) == gnn.stage_hash("graph", net)
+    # labels settings touch the labels, not the corpus
+    assert base.stage_hash("labels", net) != lab.stage_hash("labels", net)
+    assert base.stage_hash("corpus", net) == lab.stage_hash("corpus", net)
+    # one network's entry does not concern another's partitions
+    other = base.model_dump(mode="json")
+    other["networks"][1]["captures"] = ["elsewhere/{day:%Y-%m-%d}/*.pcap"]
+    moved = type(base).model_validate(other)
+    assert base.stage_hash("packets", net) == moved.stage_hash("packets", net)
+    assert base.stage_hash("packets", base.networks[1].name) != moved.stage_hash(
+        "packets", base.networks[1].name
+    )
+    with pytest.raises(ValueError, match="needs the embedding method"):
+        base.stage_hash("embeddings", net)

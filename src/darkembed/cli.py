@@ -312,12 +312,15 @@ def nightly_cmd(
     network: Annotated[
         list[str] | None, typer.Option("--network", "-n", help="Configured network(s).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild the features and embeddings even when they are current.")
+    ] = False,
 ) -> None:
     """Run every stage for one day on the configured networks (what the nightly deployment runs)."""
     get_config()
     from flows.nightly import nightly
 
-    results = _run_flow(nightly, day=day, networks=network)
+    results = _run_flow(nightly, day=day, networks=network, force=force)
     console.print(f"nightly: {len(results)} stage results; browse them with: darkembed ui")
 
 

@@ -605,8 +605,35 @@ class Config(_Frozen):
 
     def hash(self) -> str:
         """A short stable hash of the resolved configuration (names model versions and manifests)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return _digest(self.model_dump(mode="json"))
+
+    def stage_hash(self, stage: str, network: str | None = None, method: str | None = None) -> str:
+        """The hash of what one stage's partitions depend on, written to their manifests.
+
+        A partition is current while this hash is unchanged: changing the evaluation, the clustering, the pairs or
+        the experiment's title does not invalidate a month of embeddings, and changing `gnn` re-embeds the GNN
+        methods but not i-DarkVec. Stages: `packets`, `labels`, `corpus`, `graph`, `reports`, and `embeddings` /
+        `models` (with `method`); anything else (`results`) depends on the whole configuration.
+
+        Args:
+            stage: dataset name.
+            network: the network whose partition it is (only its entry of `networks` counts).
+            method: the embedding method, for `embeddings` and `models`.
+        """
+        data = self.model_dump(mode="json")
+        if stage not in _STAGE_SECTIONS and stage not in ("embeddings", "models"):
+            return _digest(data)
+        if stage in ("embeddings", "models"):
+            if method is None:
+                raise ValueError(f"the {stage} stage hash needs the embedding method")
+            sections = _STAGE_SECTIONS["corpus" if method == "idarkvec" else "graph"]
+            sections = (*sections, "w2v" if method == "idarkvec" else "gnn")
+        else:
+            sections = _STAGE_SECTIONS[stage]
+        picked = {k: data[k] for k in sections}
+        picked["networks"] = [n for n in data["networks"] if network is None or n["name"] == network]
+        picked["method"] = method
+        return _digest(picked)
 
     def flat(self, section: str | None = None) -> dict[str, Any]:
         """The configuration (or one section) flattened to dotted keys, for MLflow params."""
@@ -614,6 +641,20 @@ class Config(_Frozen):
         if section is not None:
             data = {section: data[section]}
         return _flatten(data)
+
+
+#: Configuration sections each stage's partitions depend on (beside the network's own entry).
+_STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "packets": ("seed", "simulate", "ingest"),
+    "labels": ("seed", "simulate", "ingest", "labels"),
+    "corpus": ("seed", "simulate", "ingest", "activity", "corpus"),
+    "graph": ("seed", "simulate", "ingest", "activity", "graph"),
+    "reports": ("seed", "simulate", "ingest", "labels"),
+}
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:

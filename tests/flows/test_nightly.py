@@ -79,6 +79,24 @@ def test_backfill_runs_every_stage_and_resumes(world):
         if r.data.tags.get("mlflow.parentRunId")
     }
     assert {"ingest", "labels", "corpus", "graph", "embed", "knn", "adapt", "report"} <= stages
+    # An evaluation-only change leaves the features and embeddings current: a rerun of the day re-evaluates
+    # without re-ingesting or retraining anything.
+    conf2 = Path(conf[0]).with_name("eval-change.yaml")
+    conf2.write_text(Path(conf[0]).read_text().replace("dnn_epochs: 10", "dnn_epochs: 4"))
+    cfg2 = load_config(conf2)
+    assert cfg2.hash() != cfg.hash() and day_complete(cfg2, "darknet-a", D2)
+    before = {
+        p: read_manifest(p)["created_at"]
+        for p in (lay.packets("darknet-a", D2), lay.models("idarkvec", "darknet-a", D2))
+    }
+    out = nightly(day="2023-01-02", networks=["darknet-a", "darknet-b"], config=[str(conf2)])
+    assert {r["stage"] for r in out} == {"knn", "adapt"}
+    assert {p: read_manifest(p)["created_at"] for p in before} == before
+    assert read_manifest(res)["config_hash"] == cfg2.hash()
+    # A change of what the embeddings depend on makes the day stale again.
+    conf3 = Path(conf[0]).with_name("w2v-change.yaml")
+    conf3.write_text(Path(conf[0]).read_text() + "w2v:\n  window: 3\n")
+    assert not day_complete(load_config(conf3), "darknet-a", D2)
 
 
 def test_a_gap_in_the_chain_says_which_day_to_run(world):
