@@ -21,12 +21,17 @@ OTHER = -1
 _PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp"}
 
 
+def proto_name(proto: int) -> str:
+    """`tcp`, `udp` or `icmp` for those IP protocol numbers, the number as text for the others."""
+    return _PROTO_NAMES.get(proto, str(proto))
+
+
 def service_name(service: int) -> str:
     """`23/tcp` for a service key, `other` for the bucket."""
     if service == OTHER:
         return "other"
     proto, port = service >> 16, service & 0xFFFF
-    return f"{port}/{_PROTO_NAMES.get(proto, str(proto))}"
+    return f"{port}/{proto_name(proto)}"
 
 
 def active_packets(

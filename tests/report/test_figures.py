@@ -1,18 +1,9 @@
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
 from darkembed.evaluate.metrics import confusion
 from darkembed.report.figures import anchor_curve, confusion_plot, f1_bars, tsne_embedding, tsne_scatter
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _is_png(path):
-    assert path.read_bytes()[:8] == PNG
-    img = mpimg.imread(path)
-    assert img.shape[0] > 100 and img.shape[1] > 100
-    return img
+from tests.report.png import assert_png
 
 
 def test_tsne_keeps_blobs_apart_and_is_seeded(tmp_path):
@@ -29,19 +20,19 @@ def test_tsne_keeps_blobs_apart_and_is_seeded(tmp_path):
     np.fill_diagonal(d, np.inf)
     assert (y[d.argmin(1)] == y).mean() > 0.95
     p = tsne_scatter(a, np.where(np.arange(150) % 10 == 0, "-1", y), tmp_path / "tsne.png", title="t")
-    _is_png(p)
+    assert_png(p)
 
 
 def test_bar_confusion_and_curve_figures(tmp_path):
     p = f1_bars({"transfer": {"mirai": 0.9, "censys": 0.7}, "nonlinear": {"mirai": 0.8}}, tmp_path / "f1.png",
                 errors={"transfer": {"mirai": 0.05}})  # fmt: skip
-    _is_png(p)
+    assert_png(p)
     counts, rows, cols = confusion(["a", "a", "b", "b"], ["a", "b", "b", "unknown"])
-    _is_png(confusion_plot(counts, rows, cols, tmp_path / "sub" / "cm.png"))
+    assert_png(confusion_plot(counts, rows, cols, tmp_path / "sub" / "cm.png"))
     curve = anchor_curve(
         {"nonlinear": ([0.1, 0.5, 1.0], [0.5, 0.8, 0.9], [0.1, 0.05, np.nan])}, tmp_path / "a.png"
     )
-    _is_png(curve)
+    assert_png(curve)
     with pytest.raises(ValueError, match="counts have shape"):
         confusion_plot(counts, rows[:1], cols, tmp_path / "x.png")
     with pytest.raises(ValueError, match="nothing to plot"):

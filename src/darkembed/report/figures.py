@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 #: Categories drawn in grey, under the others: HDBSCAN noise and hosts without a label.
 BACKGROUND = ("-1", "noise", "unknown")
 
+#: Colours of the categories of a map, largest category first.
+PALETTE = [f"C{i}" for i in range(10)] + ["#8c564b", "#17becf", "#bcbd22", "#7f7f7f"]
+
 
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
@@ -97,10 +100,9 @@ def tsne_scatter(
     other = ~bg & ~np.isin(cats, shown)
     if other.any():
         ax.scatter(coords[other, 0], coords[other, 1], s=3, c="#888888", label="other", linewidths=0)
-    palette = [f"C{i}" for i in range(10)] + ["#8c564b", "#17becf", "#bcbd22", "#7f7f7f"]
     for i, name in enumerate(shown):
         m = cats == name
-        ax.scatter(coords[m, 0], coords[m, 1], s=5, color=palette[i % len(palette)], label=f"{name} ({m.sum()})",
+        ax.scatter(coords[m, 0], coords[m, 1], s=5, color=PALETTE[i % len(PALETTE)], label=f"{name} ({m.sum()})",
                    linewidths=0)  # fmt: skip
     ax.set_title(title)
     ax.set_xlabel("t-SNE 1")
