@@ -20,11 +20,14 @@ from prefect import flow
 
 from darkembed import tracking
 from darkembed.config import Config, load_config
-from darkembed.evaluate.knn_report import knn_table, table3_markdown
+from darkembed.evaluate.knn_report import knn_table
 from darkembed.layout import Layout
-from darkembed.store import is_complete
+from darkembed.report.experiment import ExperimentTables, headline_metrics, render, write_tables
+from darkembed.store import is_complete, read_manifest
 from flows.common import flow_tags
 from flows.nightly import backfill
+from flows.transfer import log_adapt
+from tasks.adapt import adapt_pair, pair_name
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "conf" / "experiments"
@@ -43,13 +46,20 @@ def resolve_experiment(
     overrides: Mapping[str, Any] | None = None,
     home: str | Path = "var/experiments",
 ) -> tuple[Config, Path]:
-    """The experiment's configuration with its world and data under `home/<name>/`, and that directory."""
+    """The experiment's configuration and its report directory `home/<name>/`.
+
+    Its world and pipeline data live under `home/worlds/<world>/` when the experiment names a shared world, else
+    under `home/<name>/`.
+    """
     path = EXPERIMENTS / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(experiment_names())}")
     base = load_config(path, *(config or []), overrides=overrides)  # the user's files refine the experiment
+    if base.experiment is None:
+        raise ValueError(f"{path}: no `experiment:` section")
     root = Path(home) / name
-    world = root / "world"
+    wroot = Path(home) / "worlds" / base.experiment.world if base.experiment.world else root
+    world = wroot / "world"
     sim = {"out": str(world)}
     if scale is not None:
         sim["scale"] = scale
@@ -66,68 +76,92 @@ def resolve_experiment(
             net[key] = [rebase(p) for p in net[key]]
     for sl in data["labels"]["scanner_lists"]:
         sl["path"] = rebase(sl["path"])
-    data["data_root"] = str(root / "data")
+    data["data_root"] = str(wroot / "data")
     data["simulate"].update(sim)
-    cfg = Config.model_validate(data)
-    if cfg.experiment is None:
-        raise ValueError(f"{path}: no `experiment:` section")
-    return cfg, root
+    return Config.model_validate(data), root
 
 
-def _transfer_tables(cfg: Config, days: list[dt.date]) -> tuple[pl.DataFrame, str]:
+def evaluation_days(cfg: Config) -> list[dt.date]:
+    """The evaluated days of the experiment (they must lie inside the simulated world)."""
+    exp, sim = cfg.experiment, cfg.simulate
+    first = exp.first_test_day or max(1, sim.days - exp.test_days + 1)
+    last = first + exp.test_days - 1
+    if last > sim.days:
+        raise ValueError(
+            f"experiment {exp.name} evaluates days {first}..{last} of a {sim.days}-day world; simulate more days "
+            f"(--days {last}) or lower experiment.first_test_day"
+        )
+    return [sim.start + dt.timedelta(days=first - 1 + i) for i in range(exp.test_days)]
+
+
+def experiment_networks(cfg: Config) -> list[str]:
+    """The networks the experiment backfills."""
+    exp = cfg.experiment
+    if exp.networks:
+        return list(exp.networks)
+    if exp.kind == "knn":
+        return [exp.network or cfg.networks[0].name]
+    return list(dict.fromkeys(n for p in cfg.pairs for n in (p.provider, p.customer)))
+
+
+def with_value(cfg: Config, key: str, value: Any) -> Config:
+    """`cfg` with the dotted setting `key` replaced (a sweep point), validated."""
+    data = cfg.model_dump(mode="json")
+    node = data
+    *parents, leaf = key.split(".")
+    for k in parents:
+        if not isinstance(node.get(k), dict):
+            raise ValueError(f"sweep key {key!r}: no section {k!r}")
+        node = node[k]
+    if leaf not in node:
+        raise ValueError(f"sweep key {key!r}: unknown setting {leaf!r}")
+    node[leaf] = value
+    return Config.model_validate(data)
+
+
+def _collect_transfer(cfg: Config, days: list[dt.date], parts: dict[tuple, Path]) -> dict[str, pl.DataFrame]:
+    """The tables of the report from the results partitions of the evaluated days."""
+    frames: dict[str, list[pl.DataFrame]] = {}
+
+    def add(name: str, frame: pl.DataFrame, key: tuple) -> None:
+        pair, method, day = key
+        tagged = frame.with_columns(
+            pl.lit(pair).alias("pair"), pl.lit(method).alias("method"), pl.lit(day.isoformat()).alias("day")
+        )
+        frames.setdefault(name, []).append(tagged)
+
+    last = max(days)
+    for key, part in parts.items():
+        add("transfer", pl.read_parquet(part / "summary.parquet"), key)
+        if (part / "anchor_sweep.parquet").is_file():
+            add("anchor_sweep", pl.read_parquet(part / "anchor_sweep.parquet"), key)
+        if key[2] != last:  # clustering tables of the last evaluated day only (Tables V, VI are one day)
+            continue
+        if (part / "cluster_metrics.parquet").is_file():
+            add("clusters", pl.read_parquet(part / "cluster_metrics.parquet"), key)
+        for kn in sorted(part.glob("knowledge_*.parquet")):
+            space = kn.stem.removeprefix("knowledge_")
+            add("knowledge", pl.read_parquet(kn).with_columns(pl.lit(space).alias("space")), key)
+        if (part / "unknown_clusters.parquet").is_file():
+            add("profiles", pl.read_parquet(part / "unknown_clusters.parquet"), key)
+    return {k: pl.concat(v, how="diagonal_relaxed") for k, v in frames.items()}
+
+
+def _evaluate_transfer(cfg: Config, days: list[dt.date]) -> dict[tuple, Path]:
+    """Every setting of each pair on each evaluated day (results already made with this configuration are kept),
+    logged as nested runs of the experiment's run."""
     lay = Layout(cfg.data_path)
-    frames = []
-    for pair in cfg.pairs:
-        for m in cfg.adapt.methods:
-            for d in days:
-                part = lay.partition("results", d, f"{pair.provider}~{pair.customer}", m)
-                if is_complete(part):
-                    frames.append(
-                        pl.read_parquet(part / "summary.parquet").with_columns(
-                            pl.lit(f"{pair.provider}~{pair.customer}").alias("pair"),
-                            pl.lit(m).alias("method"),
-                            pl.lit(d.isoformat()).alias("day"),
-                        )
-                    )
-    if not frames:
-        return pl.DataFrame(), "no results\n"
-    table = pl.concat(frames, how="diagonal_relaxed")
-    macro = (
-        table.filter(pl.col("class") == "macro")
-        .group_by(["pair", "method", "setting"], maintain_order=True)
-        .agg(
-            pl.col("precision_mean").mean().alias("P"),
-            pl.col("recall_mean").mean().alias("R"),
-            pl.col("f1_mean").mean().alias("F1"),
-            pl.col("f1_mean").std().alias("F1_std_over_days"),
-            pl.col("f1_std").mean().alias("F1_std_over_folds"),
-        )
-    )
-    paper = cfg.experiment.paper if cfg.experiment else {}
-    lines = [
-        "| pair | method | setting | P | R | F1 | F1 std (folds) | paper F1 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in macro.iter_rows(named=True):
-        ref = paper.get(r["pair"], {}).get(r["setting"], "")
-        lines.append(
-            f"| {r['pair']} | {r['method']} | {r['setting']} | {r['P']:.2f} | {r['R']:.2f} | {r['F1']:.2f} | "
-            f"{(r['F1_std_over_folds'] or 0):.2f} | {ref} |"
-        )
-    per = (
-        table.filter(pl.col("class") != "macro")
-        .group_by(["pair", "setting", "class"], maintain_order=True)
-        .agg(pl.col("f1_mean").mean())
-        .pivot(on="setting", index=["pair", "class"], values="f1_mean")
-        .sort(["pair", "class"])
-    )
-    cols = [c for c in per.columns if c not in ("pair", "class")]
-    lines += ["", "Per-class F1 (mean over the evaluation days):", ""]
-    lines += ["| pair | class | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    for r in per.iter_rows(named=True):
-        cells = ["-" if r[c] is None else f"{r[c]:.2f}" for c in cols]
-        lines.append(f"| {r['pair']} | {r['class']} | " + " | ".join(cells) + " |")
-    return macro, "\n".join(lines) + "\n"
+    parts = {}
+    for d in days:
+        for pair in cfg.pairs:
+            for m in cfg.adapt.methods:
+                part = lay.partition("results", d, pair_name(pair.provider, pair.customer), m)
+                if not (
+                    is_complete(part) and read_manifest(part).get("config_hash") == cfg.stage_hash("results")
+                ):
+                    log_adapt(adapt_pair(cfg, pair.provider, pair.customer, d, m))
+                parts[(pair_name(pair.provider, pair.customer), m, d)] = part
+    return parts
 
 
 @flow(name="experiments", flow_run_name="experiment[{name}]")
@@ -144,9 +178,9 @@ def experiment(
 
     cfg, root = resolve_experiment(name, config, scale=scale, days=days, overrides=overrides, home=home)
     exp = cfg.experiment
+    evaluated = evaluation_days(cfg)
+    nets = experiment_networks(cfg)
     root.mkdir(parents=True, exist_ok=True)
-    resolved = root / "config.yaml"
-    resolved.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     summary = Path(cfg.simulate.out) / "truth" / "summary.json"
     want = {
         k: v
@@ -156,39 +190,82 @@ def experiment(
     have = json.loads(summary.read_text()).get("config", {}) if summary.is_file() else {}
     if any(str(have.get(k)) != str(v) for k, v in want.items()):
         simulate(cfg)
-    start = cfg.simulate.start
-    end = start + dt.timedelta(days=cfg.simulate.days - 1)
-    backfill(start=start.isoformat(), end=end.isoformat(), config=[str(resolved)])
-    test = [end - dt.timedelta(days=i) for i in range(min(exp.test_days, cfg.simulate.days))][::-1]
-    head = [
-        f"# {exp.title or exp.name}",
-        "",
-        f"Simulated world: {cfg.simulate.days} days from {start}, scale {cfg.simulate.scale}, seed "
-        f"{cfg.simulate.seed}; evaluated on {test[0]} .. {test[-1]} ({len(test)} days). Config hash {cfg.hash()}.",
-        f"Reproduce: `darkembed experiment {name} --scale {cfg.simulate.scale} --days {cfg.simulate.days}`.",
-        "",
-        "",
-    ]
-    metrics: dict[str, float] = {}
-    if exp.kind == "knn":
-        net = exp.network or cfg.networks[0].name
-        table = knn_table(cfg, net, list(cfg.embed.methods), test)
-        paper = {
-            row: {"all": " / ".join(f"{k} {v}" for k, v in cols.items())} for row, cols in exp.paper.items()
-        }
-        body = table3_markdown(table, f"3-NN F1 on {net}", paper or None)
-        for r in table.filter(pl.col("class") == "macro").iter_rows(named=True):
-            metrics[f"knn.macro_f1.{r['method']}"] = r["f1_mean"]
-    else:
-        table, body = _transfer_tables(cfg, test)
-        for r in table.iter_rows(named=True) if table.height else []:
-            metrics[f"f1.{r['pair']}.{r['method']}.{r['setting']}"] = r["F1"]
-    report = root / "report.md"
-    report.write_text("\n".join(head) + body)
+    start, end = cfg.simulate.start, max(evaluated)
+    points = [(None, cfg)]
+    if exp.sweep:
+        points = [(v, with_value(cfg, exp.sweep.key, v)) for v in exp.sweep.values]
+    tables: dict[str, pl.DataFrame] = {}
+    sweep_rows = []
     with tracking.run(f"experiment[{name}]", config=cfg, tags=flow_tags("experiments", experiment=name)):
         tracking.log_config(cfg)
+        for value, pcfg in points:
+            resolved = root / ("config.yaml" if value is None else f"config-{value}.yaml")
+            resolved.write_text(yaml.safe_dump(pcfg.model_dump(mode="json"), sort_keys=False))
+            backfill(start=start.isoformat(), end=end.isoformat(), networks=nets, config=[str(resolved)],
+                     evaluate=False)  # fmt: skip
+            if exp.kind == "knn":
+                net = exp.network or nets[0]
+                table = knn_table(pcfg, net, list(pcfg.embed.methods), evaluated)
+                if value is None:
+                    tables["knn"] = table
+                elif table.height:
+                    sweep_rows.append(table.with_columns(pl.lit(str(value)).alias("value")))
+            else:
+                tables.update(_collect_transfer(pcfg, evaluated, _evaluate_transfer(pcfg, evaluated)))
+        if sweep_rows:
+            tables["sweep"] = pl.concat(sweep_rows, how="diagonal_relaxed")
+        figures = _figures(root, tables, exp)
+        t = ExperimentTables(
+            meta={
+                "name": name,
+                "title": exp.title or name,
+                "kind": exp.kind,
+                "network": exp.network or nets[0],
+                "paper": exp.paper,
+                "sweep": exp.sweep.model_dump(mode="json") if exp.sweep else None,
+                "header": [
+                    f"Simulated world: {cfg.simulate.days} days from {start}, scale {cfg.simulate.scale}, seed "
+                    f"{cfg.simulate.seed}; networks {', '.join(nets)}; evaluated on {evaluated[0]} .. "
+                    f"{evaluated[-1]} ({len(evaluated)} days). Config hash {cfg.hash()}.",
+                    f"Reproduce: `darkembed experiment {name} --scale {cfg.simulate.scale} --days "
+                    f"{cfg.simulate.days}`.",
+                ],
+            },
+            tables=tables,
+            figures={caption: str(Path(p).relative_to(root)) for caption, p in figures.items()},
+        )
+        report = root / "report.md"
+        report.write_text(render(t))
+        metrics = headline_metrics(t)
         tracking.log_metrics(metrics)
         tracking.log_artifact(report)
-        if table.height:
-            tracking.log_table(table, f"tables/{name}.json")
+        for f in write_tables(t, root / "tables"):
+            tracking.log_artifact(f, "tables")
+        for p in figures.values():
+            tracking.log_artifact(p, "figures")
     return {"experiment": name, "report": str(report), "metrics": metrics}
+
+
+def _figures(root: Path, tables: dict[str, pl.DataFrame], exp: Any) -> dict[str, Path]:
+    """The experiment's own figures (anchor curves, sweep curve) under `root/figures/`."""
+    from darkembed.evaluate.protocol import sweep_curve
+    from darkembed.report.figures import anchor_curve, sweep_plot
+
+    out: dict[str, Path] = {}
+    figs = root / "figures"
+    figs.mkdir(exist_ok=True)
+    if (tab := tables.get("anchor_sweep")) is not None and tab.height:
+        for (pair,), g in tab.group_by("pair", maintain_order=True):
+            curves = {}
+            for (setting,), c in g.group_by("setting", maintain_order=True):
+                cur = sweep_curve(c)
+                curves[setting] = (cur["fraction"], cur["f1_mean"], cur["f1_std"])
+            path = figs / f"anchors-{pair}.png"
+            anchor_curve(curves, path, title=f"impact of the anchors, {pair}")
+            out[f"impact of the anchors, {pair}"] = path
+    if (tab := tables.get("sweep")) is not None and tab.height and exp.sweep:
+        macro = tab.filter(pl.col("class") == "macro")
+        path = figs / "sweep.png"
+        sweep_plot(macro, exp.sweep.key, exp.sweep.paper, path)
+        out[f"macro F1 against {exp.sweep.key}"] = path
+    return out

@@ -10,6 +10,7 @@ safetensors + manifest, nothing executable).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import numpy as np
 import polars as pl
@@ -23,13 +24,17 @@ from darkembed.config import Config
 from darkembed.embed.w2v import IDarkVec, seed_from_provider
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.metrics import confusion
-from darkembed.evaluate.pair import evaluate_pair, summary_markdown
-from darkembed.evaluate.protocol import NetworkDay, fit_aligner
+from darkembed.evaluate.pair import evaluate_pair, summary_markdown, sweep_markdown
+from darkembed.evaluate.protocol import NetworkDay, anchor_sweep, fit_aligner, sweep_curve
 from darkembed.layout import Layout
-from darkembed.report.figures import confusion_plot, f1_bars, tsne_embedding, tsne_scatter
+from darkembed.report.clusters import cluster_activity_figures, cluster_profiles, noise_reassigned_figure
+from darkembed.report.figures import anchor_curve, confusion_plot, f1_bars, tsne_embedding, tsne_scatter
 from darkembed.schemas import embeddings_arrays, embeddings_table
 from darkembed.store import read_manifest, write_partition
+from tasks.common import packets_lazy
 from tasks.corpus import CORPUS_FILE
+
+log = logging.getLogger(__name__)
 
 #: Label sources a customer darknet knows by itself; honeypot-derived labels come from the provider.
 OWN_SOURCE_PREFIXES = ("scanner:", "fingerprint:", "external:")
@@ -69,13 +74,24 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
     lay = Layout(config.data_path)
     prov, _ = load_network_day(config, method, provider, day)
     cust, own = load_network_day(config, method, customer, day)
-    transferred = None
+    corpus = lay.corpus(customer, day) / CORPUS_FILE
+    if config.adapt.customer_history == "day":  # [TNSM] Table II: the customer owns this one day only
+        fresh = IDarkVec(config.w2v)
+        fresh.update(corpus)
+        c_ips, c_X = fresh.embed(cust.ips)
+        keep = np.isin(cust.ips, c_ips)  # every active host is in the day's corpus: normally all of them
+        own = own[keep]
+        cust = NetworkDay.of(c_ips, c_X, cust.labels[keep])
+    transferred = transfer_fn = None
     if method == "idarkvec":
         model = IDarkVec.load(lay.models(method, provider, day), config.w2v)
-        anchors = find_anchors(prov.ips, cust.ips).ips
-        seeded, _ = seed_from_provider(model, anchors, lay.corpus(customer, day) / CORPUS_FILE, config.w2v)
-        t_ips, t_X = seeded.embed(cust.ips)
-        transferred = NetworkDay.of(t_ips, t_X, None)
+
+        def transfer_fn(anchor_ips: np.ndarray) -> NetworkDay:
+            seeded, _ = seed_from_provider(model, anchor_ips, corpus, config.w2v)
+            t_ips, t_X = seeded.embed(cust.ips)
+            return NetworkDay.of(t_ips, t_X, cust.labels[np.isin(cust.ips, t_ips)])
+
+        transferred = transfer_fn(find_anchors(prov.ips, cust.ips).ips)
     extra = {}
     if method != "idarkvec":
         from darkembed.embed.gnn import INDUCTIVE_METHOD, GnnTrainer, embed_inductive
@@ -90,21 +106,33 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             i_ips, i_X = embed_inductive(trainer, day_graphs(config, customer, day, window, True))
             extra[INDUCTIVE_METHOD] = NetworkDay.of(i_ips, i_X, None)
     result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred, extra=extra)
+    sweep = _anchor_sweep(config, prov, cust, result, transfer_fn)
     part = lay.partition("results", day, pair_name(provider, customer), method)
     title = f"{provider} -> {customer}, {day}, {method}"
     summary = result.summary()
-    with write_partition(part, dataset="results", config_hash=config.hash()) as w:
+    with write_partition(part, dataset="results", config_hash=config.stage_hash("results")) as w:
         w.write_table("summary.parquet", summary.to_arrow())
         w.write_table("predictions.parquet", result.predictions().to_arrow())
         if transferred is not None:
             w.write_table("transfer_embeddings.parquet", embeddings_table(transferred.ips, transferred.X))
+        if result.cluster_metrics:
+            rows = [{"space": sp, "metric": k, "value": float(v)} for sp, m in result.cluster_metrics.items()
+                    for k, v in m.items()]  # fmt: skip
+            w.write_table("cluster_metrics.parquet", pl.DataFrame(rows).to_arrow())
         for name, cl in result.clusterings.items():
             frame = pl.DataFrame({"src_ip": cust.ips, "cluster": cl.labels, "label": cust.labels.astype(str)})
             w.write_table(f"clusters_{name}.parquet", frame.to_arrow())
             w.write_table(f"knowledge_{name}.parquet", result.knowledge[name].to_arrow())
-        w.path("summary.md").write_text(summary_markdown(result, title))
+        md = summary_markdown(result, title)
         figs = w.path("figures")
         figs.mkdir()
+        if sweep is not None:
+            w.write_table("anchor_sweep.parquet", sweep.to_arrow())
+            curves = _sweep_curves(sweep)
+            anchor_curve({s: (c["fraction"], c["f1_mean"], c["f1_std"]) for s, c in curves.items()},
+                         figs / "anchor_curve.png", title=f"impact of the anchors, {title}")  # fmt: skip
+            md += sweep_markdown(curves)
+        w.path("summary.md").write_text(md)
         per = summary.filter(pl.col("class") != "macro")
         f1 = {
             s: dict(per.filter(pl.col("setting") == s).select("class", "f1_mean").iter_rows())
@@ -118,10 +146,13 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             confusion_plot(counts, rows, cols, figs / "confusion_best.png", title=f"confusion, {best}")
         if "align" in result.clusterings:
             coords = tsne_embedding(result.spaces["align"], seed=config.evaluate.seed)
-            tsne_scatter(coords, result.clusterings["align"].labels, figs / "tsne_align_clusters.png",
-                         title=f"customer hosts after alignment: HDBSCAN clusters ({customer}, {day})")  # fmt: skip
             tsne_scatter(coords, cust.labels, figs / "tsne_align_labels.png", legend_title="label",
                          title=f"customer hosts after alignment: labels ({customer}, {day})")  # fmt: skip
+            tsne_scatter(coords, result.clusterings["align"].labels, figs / "tsne_align_clusters.png",
+                         title=f"customer hosts after alignment: HDBSCAN clusters ({customer}, {day})")  # fmt: skip
+        _analyst_view(
+            config, customer, day, cust, result, w, figs, coords if "align" in result.clusterings else None
+        )
         # The provider's shipment ("model as a service", [TNSM] IV-D): classifier on every labelled provider
         # host, non-linear aligner on every anchor, the anchors' embeddings. Tensors only.
         bundles = w.path("bundles")
@@ -130,7 +161,7 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         keep = prov.labels != "unknown"
         val = np.random.default_rng(config.evaluate.seed).random(prov.ips.size) < config.evaluate.val_fraction
         clf.fit(prov.X[keep & ~val], prov.labels[keep & ~val], prov.X[keep & val], prov.labels[keep & val])
-        common = {"network": pair_name(provider, customer), "day": day, "config_hash": config.hash()}
+        common = {"network": pair_name(provider, customer), "day": day, "config_hash": config.stage_hash("results")}
         save_classifier(bundles / "classifier", clf, method=method, **common)
         kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]
         aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed)
@@ -157,6 +188,54 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         "figures": sorted(str(p) for p in (part / "figures").glob("*.png")),
         "summary_md": str(part / "summary.md"),
     }
+
+
+def _analyst_view(
+    config: Config, customer: str, day: dt.date, cust: NetworkDay, result, w, figs, coords
+) -> None:
+    """The largest clusters of unknown customer hosts with their port and timing profile (a table and one
+    activity figure each), and the map of the noise hosts that alignment placed in a cluster."""
+    space = (
+        "align"
+        if "align" in result.clusterings
+        else "reference"
+        if "reference" in result.clusterings
+        else None
+    )
+    if space is None:
+        return
+    packets = packets_lazy(config, customer, day)
+    clusters = result.clusterings[space].labels
+    profiles = cluster_profiles(packets, cust.ips, clusters, cust.labels, top=config.cluster.review_top)
+    w.write_table("unknown_clusters.parquet", profiles.with_columns(pl.lit(space).alias("space")).to_arrow())
+    if profiles.height:
+        cluster_activity_figures(packets, cust.ips, clusters, cust.labels, profiles, figs / "clusters",
+                                 title_prefix=f"{customer} {day}, {space} cluster ")  # fmt: skip
+    if coords is not None and "reference" in result.clusterings:
+        noise_reassigned_figure(coords, result.clusterings["reference"].labels, clusters,
+                                figs / "tsne_noise_reassigned.png",
+                                title=f"noise hosts of the customer's own clustering placed in a cluster after "
+                                f"alignment ({customer}, {day})")  # fmt: skip
+
+
+def _anchor_sweep(
+    config: Config, prov: NetworkDay, cust: NetworkDay, result, transfer_fn
+) -> pl.DataFrame | None:
+    """The anchor-fraction sweep of each setting in `adapt.sweep` on the pair's folds and classifiers."""
+    frames = []
+    for kind in config.adapt.sweep:
+        if kind == "transfer" and transfer_fn is None:
+            log.info("anchor sweep: no canonical transfer for this method, skipped")
+            continue
+        setting = "transfer" if kind == "transfer" else f"align/{kind}"
+        frame = anchor_sweep(prov, cust, result.folds, kind, config.evaluate, config.adapt,
+                             classifiers=result.classifiers, transfer_fn=transfer_fn)  # fmt: skip
+        frames.append(frame.with_columns(pl.lit(setting).alias("setting")))
+    return pl.concat(frames) if frames else None
+
+
+def _sweep_curves(sweep: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {s: sweep_curve(g) for (s,), g in sweep.group_by("setting", maintain_order=True)}
 
 
 def _prefixed(name: str, metrics: dict) -> dict:

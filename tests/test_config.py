@@ -84,7 +84,9 @@ def test_stage_hash_follows_what_each_stage_depends_on():
               ("models", "igcngru"), ("embeddings", "gcn-nofeat")]  # fmt: skip
     # the evaluation never invalidates data partitions, but the whole-config hash (results) moves
     assert all(base.stage_hash(s, net, m) == ev.stage_hash(s, net, m) for s, m in stages)
-    assert base.stage_hash("results", net) != ev.stage_hash("results", net) == ev.hash()
+    assert base.stage_hash("results", net) != ev.stage_hash("results", net)
+    named = load_config(overrides={"experiment": {"name": "x", "title": "y"}, "data_root": "elsewhere"})
+    assert named.stage_hash("results") == base.stage_hash("results") and named.hash() != base.hash()
     # gnn settings re-embed the GNN methods only
     assert base.stage_hash("embeddings", net, "idarkvec") == gnn.stage_hash("embeddings", net, "idarkvec")
     assert base.stage_hash("embeddings", net, "igcngru") != gnn.stage_hash("embeddings", net, "igcngru")

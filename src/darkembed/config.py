@@ -246,6 +246,20 @@ class GnnConfig(_Frozen):
         return sizes
 
 
+class SweepConfig(_Frozen):
+    """A configuration value an experiment varies (`gnn.history`, `gnn.incremental_epochs_features`, ...).
+
+    Attributes:
+        key: dotted path of the setting.
+        values: the values, run in order.
+        paper: the paper's number per value, printed beside ours.
+    """
+
+    key: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)+$")
+    values: list[Any] = Field(min_length=1)
+    paper: dict[str, str] = Field(default_factory=dict)
+
+
 class ExperimentConfig(_Frozen):
     """A named experiment of the papers (conf/experiments/<name>.yaml; `darkembed experiment NAME`).
 
@@ -255,7 +269,14 @@ class ExperimentConfig(_Frozen):
         kind: `knn` (leave-one-out 3-NN over the test days, per method) or `transfer` (every setting of each pair on
             the evaluation days).
         network: the network scored by a `knn` experiment.
-        test_days: the last N days are evaluated (the papers: 11 of 31 days for [GNN], 1 day for [TNSM]).
+        test_days: N days are evaluated (the papers: 11 of 31 days for [GNN], 1 day for [TNSM]).
+        first_test_day: the first evaluated day, counted from 1 = the world's first day; None = the last
+            `test_days` days of the world.
+        world: experiments naming the same world share its simulated captures and pipeline data
+            (`<home>/worlds/<world>/`): the [TNSM] tables evaluate one 42-day world; None = a world of its own.
+        networks: the networks the backfill processes; None = the pairs' networks (`transfer`) or `network`
+            (`knn`).
+        sweep: a parameter swept across values, each a full backfill of the embeddings ([GNN] Fig. 4).
         paper: reference numbers to print beside ours, `row -> column -> value` as printed in REFERENCE.md.
     """
 
@@ -264,6 +285,10 @@ class ExperimentConfig(_Frozen):
     kind: Literal["knn", "transfer"] = "knn"
     network: str | None = None
     test_days: int = Field(default=1, ge=1)
+    first_test_day: int | None = Field(default=None, ge=1)
+    world: str | None = None
+    networks: list[str] | None = None
+    sweep: SweepConfig | None = None
     paper: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
@@ -485,6 +510,11 @@ class AdaptConfig(_Frozen):
         procrustes_scale: also fit one global scale factor.
         anchor_fractions: anchor shares of the sweep, each in (0, 1].
         anchor_repeats: stratified samples per fraction below 1 (the 100 % point runs once).
+        sweep: settings whose anchor-fraction curve the adapt stage computes ([TNSM] "impact of anchors"): any of
+            `transfer` (i-DarkVec only) and the aligner kinds; empty = no sweep (it costs fractions x repeats x
+            folds aligner fits).
+        customer_history: `full` = the customer's own embeddings are its daily-updated model ([TNSM] Table III);
+            `day` = the customer trains i-DarkVec from scratch on the evaluated day only (Table II).
     """
 
     methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
@@ -498,6 +528,8 @@ class AdaptConfig(_Frozen):
     procrustes_scale: bool = False
     anchor_fractions: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(1, 11)])
     anchor_repeats: int = Field(default=5, ge=1)
+    sweep: list[Literal["transfer", "linear", "nonlinear", "procrustes"]] = Field(default_factory=list)
+    customer_history: Literal["full", "day"] = "full"
 
     @field_validator("anchor_fractions")
     @classmethod
@@ -548,12 +580,15 @@ class ClusterConfig(_Frozen):
         reduce_dims: PCA components computed (on the L2-normalised vectors) before HDBSCAN, which is slow in
             high dimensions; None clusters the full vectors.
         explained_share: a cluster is explained by a label that at least this share of its hosts carry.
+        review_top: the largest clusters of mostly unknown hosts profiled for an analyst (table + activity
+            figure each) by the adapt stage.
     """
 
     min_cluster_size: int = Field(default=5, ge=2)
     min_samples: int | None = Field(default=None, ge=1)
     reduce_dims: int | None = Field(default=32, ge=2)
     explained_share: float = Field(default=0.5, gt=0, le=1)
+    review_top: int = Field(default=10, ge=0)
 
 
 class Config(_Frozen):
@@ -589,6 +624,11 @@ class Config(_Frozen):
             for side in (pair.provider, pair.customer):
                 if side not in names:
                     raise ValueError(f"pair names network {side!r}, which is not declared under networks")
+        if self.adapt.customer_history == "day" and set(self.adapt.methods) != {"idarkvec"}:
+            raise ValueError(
+                "adapt.customer_history 'day' retrains the customer's i-DarkVec on the day alone: set adapt.methods "
+                f"to [idarkvec] (got {self.adapt.methods})"
+            )
         return self
 
     def network(self, name: str) -> NetworkConfig:
@@ -613,7 +653,8 @@ class Config(_Frozen):
         A partition is current while this hash is unchanged: changing the evaluation, the clustering, the pairs or
         the experiment's title does not invalidate a month of embeddings, and changing `gnn` re-embeds the GNN
         methods but not i-DarkVec. Stages: `packets`, `labels`, `corpus`, `graph`, `reports`, and `embeddings` /
-        `models` (with `method`); anything else (`results`) depends on the whole configuration.
+        `models` (with `method`); anything else (`results`) depends on the whole configuration but where it is
+        stored, how runs are tracked and orchestrated, and the experiment's name and title.
 
         Args:
             stage: dataset name.
@@ -622,7 +663,7 @@ class Config(_Frozen):
         """
         data = self.model_dump(mode="json")
         if stage not in _STAGE_SECTIONS and stage not in ("embeddings", "models"):
-            return _digest(data)
+            return _digest({k: v for k, v in data.items() if k not in _NOT_RESULTS})
         if stage in ("embeddings", "models"):
             if method is None:
                 raise ValueError(f"the {stage} stage hash needs the embedding method")
@@ -651,6 +692,10 @@ _STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "graph": ("seed", "simulate", "ingest", "activity", "graph"),
     "reports": ("seed", "simulate", "ingest", "labels"),
 }
+
+
+#: Sections that never change what a stage computes.
+_NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment")
 
 
 def _digest(data: Any) -> str:

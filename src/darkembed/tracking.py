@@ -70,13 +70,16 @@ def run(
     params: Mapping[str, Any] | None = None,
     nested: bool = False,
 ) -> Iterator[Any]:
-    """Open an MLflow run (nested under the active one when `nested`), tagged and with params logged.
+    """Open an MLflow run (nested under the active one when `nested`, or when one is active), tagged, with params.
 
     The tags always include the config hash and the code version when a config is given.
     """
     mlflow = _mlflow()
     if config is not None and not nested:
-        setup(config.tracking)
+        if mlflow.active_run() is not None:
+            nested = True  # a flow run inside another's run (the experiments flow's backfill) becomes its child
+        else:
+            setup(config.tracking)
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     if config is not None:
         from darkembed.store import code_version

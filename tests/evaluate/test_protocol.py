@@ -113,6 +113,30 @@ def test_anchor_sweep_uses_fewer_anchors_at_lower_fractions(world):
     assert curve["f1_mean"].to_list()[1] > 0.95
 
 
+def test_transfer_anchor_sweep_scores_what_the_seeded_model_gives(world):
+    provider, customer, customer_in_p, folds, clfs = world
+    rng = np.random.default_rng(0)
+    seen = []
+
+    def seeded(sample: np.ndarray) -> NetworkDay:
+        # a stand-in for the seeded customer model: transferred anchors keep their provider vectors, every other
+        # host gets noise (what an untrained vector is)
+        seen.append(sample.size)
+        X = np.where(np.isin(customer.ips, sample)[:, None], customer_in_p.X,
+                     rng.normal(size=customer.X.shape).astype(np.float32))  # fmt: skip
+        return NetworkDay(customer.ips, X, customer.labels)
+
+    sweep = anchor_sweep(provider, customer, folds, "transfer", CFG, ADAPT, classifiers=clfs,
+                         fractions=[0.2, 1.0], repeats=2, transfer_fn=seeded)  # fmt: skip
+    assert len(seen) == 3 and seen[0] < seen[-1] == 400
+    curve = sweep_curve(sweep)
+    assert curve["anchors_mean"].to_list() == pytest.approx([np.mean(seen[:2]), 400])
+    f20, f100 = curve["f1_mean"].to_list()
+    assert f20 < f100  # more transferred anchors, more hosts in provider space
+    with pytest.raises(ValueError, match="needs transfer_fn"):
+        anchor_sweep(provider, customer, folds, "transfer", CFG, ADAPT, classifiers=clfs)
+
+
 def test_fit_aligner_on_all_anchors_maps_every_customer_host(world):
     provider, customer, customer_in_p, *_ = world
     aligner, mapped = fit_aligner(provider, customer, "procrustes", ADAPT)

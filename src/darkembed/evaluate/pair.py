@@ -22,6 +22,8 @@ import polars as pl
 from darkembed.adapt.anchors import find_anchors
 from darkembed.cluster import Clustering, cluster_from_config, cluster_metrics, knowledge_gain
 from darkembed.config import Config
+from darkembed.evaluate.classifiers import DNNClassifier
+from darkembed.evaluate.folds import Folds
 from darkembed.evaluate.protocol import (
     NetworkDay,
     ProtocolResult,
@@ -48,6 +50,8 @@ class PairResult:
     knowledge: dict[str, pl.DataFrame] = field(default_factory=dict)
     spaces: dict[str, np.ndarray] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    folds: Folds | None = field(default=None, repr=False)
+    classifiers: list[DNNClassifier] = field(default_factory=list, repr=False)
 
     def summary(self) -> pl.DataFrame:
         """Per setting and class: precision/recall/F1 mean and std over the folds (`macro` rows included)."""
@@ -111,7 +115,8 @@ def evaluate_pair(
     settings["independent"] = independent(customer, folds, ev, device=device)
     seconds["independent"] = time.perf_counter() - t
     anchors = find_anchors(provider.ips, customer.ips)
-    result = PairResult(settings=settings, anchors=int(anchors.ips.size), seconds=seconds)
+    result = PairResult(settings=settings, anchors=int(anchors.ips.size), seconds=seconds, folds=folds,
+                        classifiers=clfs)  # fmt: skip
     if cluster and customer.ips.size >= 2 * cfg.cluster.min_cluster_size:
         _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device)
     return result
@@ -207,6 +212,32 @@ def summary_markdown(result: PairResult, title: str) -> str:
             ]
             for r in table.iter_rows(named=True):
                 lines.append(f"| {r['source']} | {r['clusters']} | {r['hosts']} | {r.get('extended', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_markdown(curves: dict[str, pl.DataFrame]) -> str:
+    """The anchor-fraction curves (`protocol.sweep_curve` per setting) as a markdown table: macro F1 mean ± std
+    over repeats x folds per fraction of anchors kept."""
+    if not curves:
+        return ""
+    fractions = sorted({f for c in curves.values() for f in c["fraction"].to_list()})
+    names = list(curves)
+    lines = ["", "## Impact of the anchors (macro F1, mean ± std over samples x folds)", "",
+             "| anchors kept | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]  # fmt: skip
+    for f in fractions:
+        cells = []
+        for n in names:
+            row = curves[n].filter(pl.col("fraction") == f)
+            cells.append(
+                "-"
+                if row.height == 0
+                else f"{row['f1_mean'][0]:.2f} ± {_nz(row['f1_std'][0]):.2f} ({row['anchors_mean'][0]:.0f})"
+            )
+        lines.append(f"| {100 * f:.0f} % | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        "(in brackets: anchors used on average; an aligner uses only the anchors of the training folds)"
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,18 +307,22 @@ def anchor_sweep(
     classifiers: list[DNNClassifier] | None = None,
     fractions: list[float] | None = None,
     repeats: int | None = None,
+    transfer_fn: Callable[[np.ndarray], NetworkDay] | None = None,
     device: str | None = None,
 ) -> pl.DataFrame:
-    """Macro scores of `align` with stratified anchor samples (REFERENCE.md 5.4).
+    """Macro scores of `align` (or of canonical `transfer`) with stratified anchor samples (REFERENCE.md 5.4).
 
     For each fraction (default `adapt.anchor_fractions`) draw `repeats` (default `adapt.anchor_repeats`)
     stratified samples of the anchors (by label, `unknown` a stratum; one sample at 100 %) and run `align` with
-    each. The provider classifiers are trained once and shared.
+    each, or, with `kind="transfer"`, score the customer embeddings `transfer_fn(sample)` returns (the customer
+    model seeded with only those anchors' provider vectors). The provider classifiers are trained once and shared.
 
     Returns:
-        One row per fraction, repeat and fold: fraction, repeat, fold, anchors (used by the aligner),
-        macro_precision, macro_recall, macro_f1, aligner_seconds. `sweep_curve` averages it.
+        One row per fraction, repeat and fold: fraction, repeat, fold, anchors (used by the aligner, or
+        transferred), macro_precision, macro_recall, macro_f1, aligner_seconds. `sweep_curve` averages it.
     """
+    if kind == "transfer" and transfer_fn is None:
+        raise ValueError("the transfer anchor sweep needs transfer_fn (anchor sample -> customer embeddings)")
     fractions = list(adapt.anchor_fractions if fractions is None else fractions)
     repeats = adapt.anchor_repeats if repeats is None else repeats
     clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
@@ -326,14 +331,23 @@ def anchor_sweep(
     rows = []
     for fraction in fractions:
         for r, idx in enumerate(anchor_samples(strata, fraction, repeats, cfg.seed)):
-            res = align(provider, customer, folds, kind, cfg, adapt, classifiers=clfs,
-                        anchor_ips=all_anchors.ips[idx], device=device)  # fmt: skip
+            sample = all_anchors.ips[idx]
+            if kind == "transfer":
+                t0 = time.perf_counter()
+                seeded = transfer_fn(sample)
+                spent = time.perf_counter() - t0
+                res = transfer(provider, seeded, folds, cfg, classifiers=clfs, device=device)
+                used = {f.fold: (sample.size, spent) for f in res.folds}
+            else:
+                res = align(provider, customer, folds, kind, cfg, adapt, classifiers=clfs, anchor_ips=sample,
+                            device=device)  # fmt: skip
+                used = {f.fold: (f.aligner_anchors.size, f.aligner_seconds) for f in res.folds}
             for f in res.folds:
                 m = f.scores.macro
                 rows.append({
-                    "fraction": float(fraction), "repeat": r, "fold": f.fold, "anchors": int(f.aligner_anchors.size),
+                    "fraction": float(fraction), "repeat": r, "fold": f.fold, "anchors": int(used[f.fold][0]),
                     "macro_precision": m["precision"], "macro_recall": m["recall"], "macro_f1": m["f1"],
-                    "aligner_seconds": f.aligner_seconds,
+                    "aligner_seconds": float(used[f.fold][1]),
                 })  # fmt: skip
     return pl.DataFrame(rows)
 

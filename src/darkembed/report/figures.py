@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -218,3 +219,45 @@ def anchor_curve(
     ax.set_title(title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def sweep_plot(macro: pl.DataFrame, key: str, paper: Mapping[str, str], path: str | os.PathLike[str]) -> Path:
+    """Macro F1 (mean ± std over the test days) against a swept setting, per method, with the paper's points.
+
+    Args:
+        macro: rows of `knn_table` output for class `macro` with a `value` column (the setting's value, text).
+        key: the setting's dotted name (x label).
+        paper: value -> the paper's macro F1 (text, e.g. ".79"), drawn as crosses.
+        path: PNG file.
+    """
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.add_subplot()
+    values = list(dict.fromkeys(macro["value"].to_list()))
+    numeric = all(_is_number(v) for v in values)
+    xs = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    for (method,), g in macro.group_by("method", maintain_order=True):
+        x = np.array([xs[v] for v in g["value"]])
+        order = np.argsort(x)
+        mean = g["f1_mean"].to_numpy().astype(float)[order]
+        std = np.nan_to_num(g["f1_std"].to_numpy().astype(float))[order]
+        ax.plot(x[order], mean, marker="o", label=str(method))
+        ax.fill_between(x[order], mean - std, mean + std, alpha=0.2)
+    ref = [(xs[v], float(paper[v])) for v in values if v in paper and _is_number(paper[v])]
+    if ref:
+        ax.scatter(*zip(*ref, strict=True), marker="x", color="black", label="paper", zorder=3)
+    if not numeric:
+        ax.set_xticks(list(xs.values()), values)
+    ax.set_xlabel(key)
+    ax.set_ylabel("macro F1 (3-NN)")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def _is_number(v: object) -> bool:
+    try:
+        float(str(v))
+    except ValueError:
+        return False
+    return True
