@@ -215,6 +215,8 @@ def experiment(
         if sweep_rows:
             tables["sweep"] = pl.concat(sweep_rows, how="diagonal_relaxed")
         figures = _figures(root, tables, exp)
+        if exp.kind == "transfer":
+            figures.update(_day_figures(root, cfg, max(evaluated)))
         t = ExperimentTables(
             meta={
                 "name": name,
@@ -242,8 +244,28 @@ def experiment(
         for f in write_tables(t, root / "tables"):
             tracking.log_artifact(f, "tables")
         for p in figures.values():
-            tracking.log_artifact(p, "figures")
+            tracking.log_artifact(p, str(Path(p).parent.relative_to(root)))
     return {"experiment": name, "report": str(report), "metrics": metrics}
+
+
+def _day_figures(root: Path, cfg: Config, day: dt.date) -> dict[str, Path]:
+    """The figures of each pair's results on the last evaluated day, copied next to the report."""
+    import shutil
+
+    lay = Layout(cfg.data_path)
+    out: dict[str, Path] = {}
+    for pair in cfg.pairs:
+        name = pair_name(pair.provider, pair.customer)
+        for m in cfg.adapt.methods:
+            src = lay.partition("results", day, name, m) / "figures"
+            dst = root / "figures" / f"{name}-{m}"
+            shutil.rmtree(dst, ignore_errors=True)
+            if not src.is_dir():
+                continue
+            shutil.copytree(src, dst)
+            for png in sorted(dst.rglob("*.png")):
+                out[f"{name}, {m}, {day}: {png.relative_to(dst).with_suffix('')}"] = png
+    return out
 
 
 def _figures(root: Path, tables: dict[str, pl.DataFrame], exp: Any) -> dict[str, Path]:
@@ -253,7 +275,7 @@ def _figures(root: Path, tables: dict[str, pl.DataFrame], exp: Any) -> dict[str,
 
     out: dict[str, Path] = {}
     figs = root / "figures"
-    figs.mkdir(exist_ok=True)
+    figs.mkdir(parents=True, exist_ok=True)
     if (tab := tables.get("anchor_sweep")) is not None and tab.height:
         for (pair,), g in tab.group_by("pair", maintain_order=True):
             curves = {}

@@ -419,6 +419,50 @@ def experiment_cmd(
     console.print(f"report: {res['report']}")
 
 
+@app.command("report")
+def report_cmd(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Experiments (default: every one with a finished run).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Markdown file; its figures go to figures/NAME/ beside it (without --out: text only).")
+    ] = None,
+) -> None:
+    """Render the experiments' reports from their latest finished MLflow runs (tables beside the papers')."""
+    import tempfile
+
+    from darkembed.report.experiment import from_mlflow, render
+    from flows.experiments import experiment_names, resolve_experiment
+
+    wanted = list(names or experiment_names())
+    unknown = [n for n in wanted if n not in experiment_names()]
+    if unknown:
+        raise fail(f"unknown experiment(s) {unknown}; known: {', '.join(experiment_names())}")
+    cfg = get_config()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = out.parent if out else Path(tmp)
+        parts = []
+        for name in wanted:
+            # the tracking store of the experiment's own configuration (the user's files refine it)
+            exp_cfg, _ = resolve_experiment(name, [str(p) for p in _State.config_paths])
+            t = from_mlflow(exp_cfg.tracking, name, base)
+            if t is None:
+                if names:
+                    raise fail(f"experiment {name!r} has no finished run in {cfg.tracking.uri}; run: "
+                               f"darkembed experiment {name}")  # fmt: skip
+                continue
+            parts.append(render(t))
+        if not parts:
+            raise fail(f"no finished experiment run in {cfg.tracking.uri}; run: darkembed experiment NAME")
+        text = "\n\n".join(parts)
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+            console.print(f"report: {out} ({len(parts)} experiment(s))")
+        else:
+            sys.stdout.write(text)
+
+
 evaluate_app = typer.Typer(help="Evaluations over what the pipeline wrote.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 

@@ -77,7 +77,9 @@ def run(
     mlflow = _mlflow()
     if config is not None and not nested:
         if mlflow.active_run() is not None:
-            nested = True  # a flow run inside another's run (the experiments flow's backfill) becomes its child
+            nested = (
+                True  # a flow run inside another's run (the experiments flow's backfill) becomes its child
+            )
         else:
             setup(config.tracking)
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
@@ -189,3 +191,21 @@ def fetch_bundle(name: str, version: str | int | None = None, dst: str | Path | 
         version = max(int(v.version) for v in versions)
     out = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}", dst_path=str(dst) if dst else None)
     return Path(out)
+
+
+def latest_run(cfg: TrackingConfig, tags: Mapping[str, str]) -> Any | None:
+    """The most recent finished run of `cfg.experiment` carrying every tag in `tags` (None if there is none)."""
+    setup(cfg)
+    from mlflow import MlflowClient
+
+    exp = _mlflow().get_experiment_by_name(cfg.experiment)
+    flt = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
+    runs = MlflowClient().search_runs([exp.experiment_id], filter_string=flt, order_by=["attributes.start_time DESC"],
+                                      max_results=1)  # fmt: skip
+    return runs[0] if runs else None
+
+
+def download_run_artifacts(run_id: str, path: str, dst: str | Path) -> Path:
+    """Download the artifact folder `path` of a run into `dst` (created) and return the local folder."""
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    return Path(_mlflow().artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst)))

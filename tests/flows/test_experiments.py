@@ -1,6 +1,8 @@
 """Named experiments: resolved into their own world and data root, run end to end, reported beside the paper."""
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -76,3 +78,26 @@ def test_transfer_experiment_runs_and_reports_every_setting(tracking_env):
     assert {"transfer", "clusters", "knowledge", "profiles"} <= {p.stem for p in tables.glob("*.parquet")}
     runs = mlflow.search_runs(experiment_names=["darkembed"], output_format="list")
     assert any(r.data.tags.get("experiment") == "tnsm-table4" for r in runs)
+
+
+def test_report_renders_the_experiment_from_its_mlflow_run(tracking_env, tmp_path):
+    from typer.testing import CliRunner
+
+    from darkembed.cli import app
+
+    small = {"adapt": {"epochs": 3, "width": 64, "aligners": ["procrustes"]}, "evaluate": {"dnn_epochs": 5},
+             "simulate": {"min_hosts": 6}, "experiment": {"first_test_day": 2}}  # fmt: skip
+    res = experiment("tnsm-table3", scale=0.01, days=2, overrides=small, home=str(tracking_env / "exp"))
+    local = Path(res["report"]).read_text()
+    out = tmp_path / "docs" / "results.md"
+    r = CliRunner().invoke(app, ["report", "tnsm-table3", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    # the same tables as the run's own report, rebuilt from the logged Parquet tables
+    macro = [line for line in local.splitlines() if line.startswith("| darknet-a~darknet-b | idarkvec |")]
+    assert macro and all(line in text for line in macro)
+    assert "MLflow run" in text
+    figs = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert figs and all((out.parent / f).is_file() for f in figs)
+    r = CliRunner().invoke(app, ["report", "gnn-table3"])
+    assert r.exit_code != 0 and "has no finished run" in r.output

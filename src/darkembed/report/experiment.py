@@ -224,3 +224,31 @@ def read_tables(directory: Path) -> ExperimentTables:
     blob = json.loads((directory / "meta.json").read_text())
     tables = {p.stem: pl.read_parquet(p) for p in sorted(directory.glob("*.parquet"))}
     return ExperimentTables(blob["meta"], tables, blob.get("figures", {}))
+
+
+def from_mlflow(tracking: Any, name: str, out_dir: Path) -> ExperimentTables | None:
+    """The tables of the latest finished run of experiment `name`, downloaded from MLflow, with its figures
+    under `out_dir/figures/<name>/` (the paths in `figures` are relative to `out_dir`); None without a run."""
+    import shutil
+    import tempfile
+
+    from darkembed import tracking as tr
+
+    run = tr.latest_run(tracking, {"flow": "experiments", "experiment": name})
+    if run is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        t = read_tables(tr.download_run_artifacts(run.info.run_id, "tables", tmp))
+        figs = out_dir / "figures" / name
+        if t.figures:
+            shutil.rmtree(figs, ignore_errors=True)
+            local = tr.download_run_artifacts(run.info.run_id, "figures", Path(tmp) / "dl")
+            for src in local.rglob("*.png"):
+                dst = figs / src.relative_to(local)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+    t.meta.setdefault("header", []).append(f"MLflow run {run.info.run_id} ({run.info.run_name}).")
+    t.figures = {
+        c: str(Path("figures") / name / Path(p).relative_to("figures")) for c, p in t.figures.items()
+    }
+    return t
