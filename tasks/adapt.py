@@ -210,7 +210,7 @@ def _analyst_view(
     w.write_table("unknown_clusters.parquet", profiles.with_columns(pl.lit(space).alias("space")).to_arrow())
     if profiles.height:
         cluster_activity_figures(packets, cust.ips, clusters, cust.labels, profiles, figs / "clusters",
-                                 title_prefix=f"{customer} {day}, {space} cluster ")  # fmt: skip
+                                 title_prefix=f"{customer} {day}, {space} space: ")  # fmt: skip
     if coords is not None and "reference" in result.clusterings:
         noise_reassigned_figure(coords, result.clusterings["reference"].labels, clusters,
                                 figs / "tsne_noise_reassigned.png",

@@ -77,6 +77,8 @@ def activity_figure(frame: pl.DataFrame, path: str | Path, title: str) -> Path:
     axes[1].set(
         xlabel="hour of day (UTC)", ylabel="destination port rank (by flows)", title="ports", yscale="symlog"
     )
-    axes[0].legend(markerscale=6, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    # the legend to the right of both panels (over the ports panel it hid the busiest ports)
+    fig.legend(*axes[0].get_legend_handles_labels(), markerscale=6, fontsize=7, loc="center right")
+    fig.subplots_adjust(right=0.84, wspace=0.25)
     fig.suptitle(title)
     return save_figure(fig, path)
