@@ -425,7 +425,12 @@ def report_cmd(
         list[str] | None, typer.Argument(help="Experiments (default: every one with a finished run).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Markdown file; its figures go to figures/NAME/ beside it (without --out: text only).")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Markdown file; its figures go to figures/NAME/ beside it (without --out: text only).",
+        ),
     ] = None,
 ) -> None:
     """Render the experiments' reports from their latest finished MLflow runs (tables beside the papers')."""

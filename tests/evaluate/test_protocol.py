@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import special_ortho_group
 
+from darkembed.adapt.anchors import find_anchors
 from darkembed.config import AdaptConfig, EvaluateConfig
 from darkembed.evaluate.protocol import (
     NetworkDay,
@@ -10,6 +11,7 @@ from darkembed.evaluate.protocol import (
     fit_aligner,
     independent,
     make_folds,
+    mean_cosine,
     no_adaptation,
     sweep_curve,
     train_classifiers,
@@ -57,6 +59,11 @@ def test_no_adaptation_fails_and_alignment_recovers(world):
     assert raw.macro_f1 < 0.6
     assert proc.macro_f1 > 0.95
     assert len(proc.folds) == 5 and proc.setting == "align/procrustes"
+    # the label-free check: the test fold's anchors, never seen by the aligner, land on their provider vectors
+    assert proc.anchor_cosine > 0.95 and np.isnan(raw.anchor_cosine)
+    a = find_anchors(provider.ips, customer.ips)
+    assert mean_cosine(customer.X[a.customer_rows], provider.X[a.provider_rows]) < 0.5  # before alignment
+    assert proc.summary()["anchor_cosine"].unique().to_list() == [pytest.approx(proc.anchor_cosine)]
     t = proc.timings()
     assert t["classifier_seconds"] > 0 and t["aligner_seconds"] > 0
     assert raw.timings()["aligner_seconds"] == 0

@@ -174,13 +174,13 @@ def summary_markdown(result: PairResult, title: str) -> str:
     lines += [
         "## Macro averages over the 5 test folds",
         "",
-        "| setting | P | R | F1 (mean ± std) |",
-        "|---|---|---|---|",
+        "| setting | P | R | F1 (mean ± std) | held-out anchor cosine |",
+        "|---|---|---|---|---|",
     ]
     for r in macro.iter_rows(named=True):
         lines.append(
             f"| {r['setting']} | {r['precision_mean']:.2f} | {r['recall_mean']:.2f} | "
-            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} |"
+            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('anchor_cosine'))} |"
         )
     per = summ.filter(pl.col("class") != "macro").pivot(on="setting", index="class", values="f1_mean")
     cols = [c for c in per.columns if c != "class"]

@@ -76,6 +76,9 @@ class FoldResult:
         classifier_seconds: classifier training time (s).
         aligner_seconds: aligner fit + transform time (s); 0 without aligner.
         aligner_anchors: addresses of the anchors the aligner was fit on, uint32.
+        anchor_cosine: mean cosine similarity between the aligned customer vectors of the test fold's anchors
+            (never seen by the aligner) and their provider vectors; NaN without aligner. A label-free check of
+            the alignment that a customer can compute.
     """
 
     fold: int
@@ -86,6 +89,7 @@ class FoldResult:
     classifier_seconds: float
     aligner_seconds: float = 0.0
     aligner_anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
+    anchor_cosine: float = float("nan")
 
 
 @dataclass
@@ -96,8 +100,17 @@ class ProtocolResult:
     folds: list[FoldResult]
 
     def summary(self) -> pl.DataFrame:
-        """Mean and std over folds per class and macro (see `metrics.summarize`), with the setting."""
-        return summarize([f.scores for f in self.folds]).with_columns(pl.lit(self.setting).alias("setting"))
+        """Mean and std over folds per class and macro (see `metrics.summarize`), with the setting and the mean
+        held-out anchor cosine (NaN without aligner)."""
+        return summarize([f.scores for f in self.folds]).with_columns(
+            pl.lit(self.setting).alias("setting"), pl.lit(self.anchor_cosine).alias("anchor_cosine")
+        )
+
+    @property
+    def anchor_cosine(self) -> float:
+        """Mean over folds of `FoldResult.anchor_cosine` (NaN without aligner)."""
+        vals = [f.anchor_cosine for f in self.folds if not np.isnan(f.anchor_cosine)]
+        return float(np.mean(vals)) if vals else float("nan")
 
     def predictions(self) -> pl.DataFrame:
         """fold, src_ip, label, prediction of every tested host."""
@@ -168,15 +181,15 @@ def _evaluate(
     for k in range(folds.n_folds):
         test = folds.split(k, customer.ips).test
         X = customer.X[test]
-        al_s, al_anchors = 0.0, np.zeros(0, np.uint32)
+        al_s, al_anchors, cos = 0.0, np.zeros(0, np.uint32), float("nan")
         if mapper is not None:
             t0 = time.perf_counter()
-            X, al_anchors = mapper(k, X)
+            X, al_anchors, cos = mapper(k, X)
             al_s = time.perf_counter() - t0
         clf = classifiers[k]
         pred = clf.predict(X)
         res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
-                         clf.fit_seconds, al_s, al_anchors)  # fmt: skip
+                         clf.fit_seconds, al_s, al_anchors, cos)  # fmt: skip
         log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
         results.append(res)
     return ProtocolResult(setting, results)
@@ -251,13 +264,27 @@ def align(
     anchor_fold = folds.fold[folds.rows(anchors.ips)]
     clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
 
-    def mapper(k: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    held_out = find_anchors(provider.ips, customer.ips)  # every anchor, sampled or not, for the check
+    held_fold = folds.fold[folds.rows(held_out.ips)]
+
+    def mapper(k: int, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         a = anchors.subset(anchor_fold != k)
         aligner = aligner_from_config(kind, adapt, seed=cfg.seed + k, device=device)
         aligner.fit(customer.X[a.customer_rows], provider.X[a.provider_rows])
-        return aligner.transform(X), a.ips
+        t = held_out.subset(held_fold == k)
+        cos = mean_cosine(aligner.transform(customer.X[t.customer_rows]), provider.X[t.provider_rows])
+        return aligner.transform(X), a.ips, cos
 
     return _evaluate(f"align/{kind}", customer, folds, clfs, mapper)
+
+
+def mean_cosine(A: np.ndarray, B: np.ndarray) -> float:
+    """Mean row-wise cosine similarity of two (n, e) matrices (NaN when n = 0)."""
+    if A.shape[0] == 0:
+        return float("nan")
+    num = (A * B).sum(1)
+    den = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
+    return float(np.mean(num / np.maximum(den, 1e-12)))
 
 
 def fit_aligner(
