@@ -73,7 +73,7 @@ def test_transfer_experiment_runs_and_reports_every_setting(tracking_env):
     assert "honeypot~darknet-b.idarkvec.transfer" in " ".join(res["metrics"])
     # Tables V and VI, and the analyst's list, from the last evaluated day
     assert "## Clustering of the customer's hosts" in report and "| homogeneity (no unknown) |" in report
-    assert "Knowledge gain (hosts / clusters)" in report
+    assert "Knowledge gain: hosts / clusters explained" in report
     tables = tracking_env / "exp" / "tnsm-table4" / "tables"
     assert {"transfer", "clusters", "knowledge", "profiles"} <= {p.stem for p in tables.glob("*.parquet")}
     runs = mlflow.search_runs(experiment_names=["darkembed"], output_format="list")

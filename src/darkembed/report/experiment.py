@@ -186,13 +186,20 @@ def _clusters_markdown(clusters: pl.DataFrame, knowledge: pl.DataFrame | None) -
         kn = knowledge.filter((pl.col("pair") == g["pair"]) & (pl.col("method") == g["method"]) &
                               (pl.col("day") == g["day"]))  # fmt: skip
         sources = list(dict.fromkeys(kn["source"].to_list()))
-        lines += ["", "Knowledge gain (hosts / clusters):", "",
+        lines += ["", "Knowledge gain: hosts / clusters explained by each label source (a cluster is explained when one "
+                  "label covers at least half of its hosts; `own` = the customer's own labels, `provider` = with the "
+                  "provider's; in brackets the unlabelled hosts of those clusters, newly explained):", "",
                   "| | " + " | ".join(spaces) + " |", "|---" * (len(spaces) + 1) + "|"]  # fmt: skip
         for src in sources:
             cells = []
             for s in spaces:
                 r = kn.filter((pl.col("space") == s) & (pl.col("source") == src))
-                cells.append("-" if not r.height else f"{r['hosts'][0]} / {r['clusters'][0]}")
+                ext = (
+                    f" (+{r['extended'][0]})"
+                    if r.height and "extended" in r.columns and r["extended"][0]
+                    else ""
+                )
+                cells.append("-" if not r.height else f"{r['hosts'][0]} / {r['clusters'][0]}{ext}")
             lines.append(f"| {src} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
