@@ -196,7 +196,8 @@ def experiment(
         points = [(v, with_value(cfg, exp.sweep.key, v)) for v in exp.sweep.values]
     tables: dict[str, pl.DataFrame] = {}
     sweep_rows = []
-    with tracking.run(f"experiment[{name}]", config=cfg, tags=flow_tags("experiments", experiment=name)):
+    with tracking.run(f"experiment[{name}]", config=cfg, tags=flow_tags("experiments", experiment=name, scale=cfg.simulate.scale,
+                                                              days=cfg.simulate.days)):  # fmt: skip
         tracking.log_config(cfg)
         for value, pcfg in points:
             resolved = root / ("config.yaml" if value is None else f"config-{value}.yaml")

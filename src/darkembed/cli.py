@@ -405,6 +405,9 @@ def experiment_cmd(
     name: Annotated[str | None, typer.Argument(help="Experiment (conf/experiments/NAME.yaml).")] = None,
     scale: Annotated[float | None, typer.Option(help="World scale (default: the experiment's).")] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate (default: the experiment's).")] = None,
+    home: Annotated[Path, typer.Option(help="Where experiments keep their worlds, data and reports.")] = Path(
+        "var/experiments"
+    ),
 ) -> None:
     """Run one of the papers' experiments end to end and print its report (without NAME: list them)."""
     from flows.experiments import experiment, experiment_names
@@ -414,7 +417,7 @@ def experiment_cmd(
         return
     if name not in experiment_names():
         raise fail(f"unknown experiment {name!r}; known: {', '.join(experiment_names())}")
-    res = _run_flow(experiment, name=name, scale=scale, days=days)
+    res = _run_flow(experiment, name=name, scale=scale, days=days, home=str(home))
     sys.stdout.write(Path(res["report"]).read_text())
     console.print(f"report: {res['report']}")
 
@@ -431,6 +434,9 @@ def report_cmd(
             "-o",
             help="Markdown file; its figures go to figures/NAME/ beside it (without --out: text only).",
         ),
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Only runs of a world at this scale (default: the latest run).")
     ] = None,
 ) -> None:
     """Render the experiments' reports from their latest finished MLflow runs (tables beside the papers')."""
@@ -450,7 +456,7 @@ def report_cmd(
         for name in wanted:
             # the tracking store of the experiment's own configuration (the user's files refine it)
             exp_cfg, _ = resolve_experiment(name, [str(p) for p in _State.config_paths])
-            t = from_mlflow(exp_cfg.tracking, name, base)
+            t = from_mlflow(exp_cfg.tracking, name, base, scale)
             if t is None:
                 if names:
                     raise fail(f"experiment {name!r} has no finished run in {cfg.tracking.uri}; run: "

@@ -99,5 +99,9 @@ def test_report_renders_the_experiment_from_its_mlflow_run(tracking_env, tmp_pat
     assert "MLflow run" in text
     figs = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert figs and all((out.parent / f).is_file() for f in figs)
+    r = CliRunner().invoke(app, ["report", "tnsm-table3", "--scale", "0.5"])  # runs are picked by world scale
+    assert r.exit_code != 0 and "has no finished run" in r.output
+    r = CliRunner().invoke(app, ["report", "tnsm-table3", "--scale", "0.01"])
+    assert r.exit_code == 0 and "| darknet-a~darknet-b | idarkvec | transfer |" in r.output
     r = CliRunner().invoke(app, ["report", "gnn-table3"])
     assert r.exit_code != 0 and "has no finished run" in r.output

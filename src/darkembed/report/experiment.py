@@ -238,15 +238,19 @@ def read_tables(directory: Path) -> ExperimentTables:
     return ExperimentTables(blob["meta"], tables, blob.get("figures", {}))
 
 
-def from_mlflow(tracking: Any, name: str, out_dir: Path) -> ExperimentTables | None:
-    """The tables of the latest finished run of experiment `name`, downloaded from MLflow, with its figures
-    under `out_dir/figures/<name>/` (the paths in `figures` are relative to `out_dir`); None without a run."""
+def from_mlflow(
+    tracking: Any, name: str, out_dir: Path, scale: float | None = None
+) -> ExperimentTables | None:
+    """The tables of the latest finished run of experiment `name` (at world `scale` when given), downloaded from
+    MLflow, with its figures under `out_dir/figures/<name>/` (the paths in `figures` are relative to `out_dir`);
+    None without such a run."""
     import shutil
     import tempfile
 
     from darkembed import tracking as tr
 
-    run = tr.latest_run(tracking, {"flow": "experiments", "experiment": name})
+    tags = {"flow": "experiments", "experiment": name} | ({"scale": str(scale)} if scale is not None else {})
+    run = tr.latest_run(tracking, tags)
     if run is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
