@@ -161,7 +161,11 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         keep = prov.labels != "unknown"
         val = np.random.default_rng(config.evaluate.seed).random(prov.ips.size) < config.evaluate.val_fraction
         clf.fit(prov.X[keep & ~val], prov.labels[keep & ~val], prov.X[keep & val], prov.labels[keep & val])
-        common = {"network": pair_name(provider, customer), "day": day, "config_hash": config.stage_hash("results")}
+        common = {
+            "network": pair_name(provider, customer),
+            "day": day,
+            "config_hash": config.stage_hash("results"),
+        }
         save_classifier(bundles / "classifier", clf, method=method, **common)
         kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]
         aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed)

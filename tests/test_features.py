@@ -10,7 +10,7 @@ import pytest
 from darkembed.activity import OTHER, active_packets, service_name
 from darkembed.config import ActivityConfig, CorpusConfig
 from darkembed.corpus import build_corpus, read_line_sentences, write_line_sentences
-from darkembed.graph import FEATURES, build_graph, to_pyg
+from darkembed.graph import FEATURES, build_graph, first_seen_edges, to_pyg
 from tests.frames import packets_frame
 
 T0 = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
@@ -195,3 +195,44 @@ def test_pyg_data_is_normalised_per_node_type_and_symmetric():
     assert math.isclose(float(d.x[0, 0]), 1.0) and math.isclose(float(d.x[1, 0]), 0.5)  # 2 vs 1 ports / max 2
     assert d.pos_edge_index[1].min().item() >= 3  # port node ids are offset by H
     assert to_pyg(g, features=False).x is None
+
+
+def test_first_seen_edges_drop_the_pairs_of_earlier_days_and_keep_nodes(tmp_path):
+    act = active_packets(_frame(ROWS), ActivityConfig(top_ports=2))
+    g = build_graph(act)
+    # day 1 of the month saw H1 on port 23 and H4 on 443 (another host's 23 does not count)
+    earlier = pl.DataFrame({"src_ip": [H1, H4, 99], "service": [TCP23, 6 << 16 | 443, OTHER]})
+    kept = first_seen_edges(g["edges"], earlier)
+    assert kept.select("src_ip", "service").rows() == [(H1, OTHER), (H2, TCP23)]
+    assert kept.schema == g["edges"].schema
+    assert first_seen_edges(g["edges"], earlier.clear()).equals(g["edges"])
+    # the nodes and their features are untouched: H4 keeps its features without an edge
+    d = to_pyg({**g, "edges": kept})
+    assert d.num_hosts == 3 and d.edge_index.shape == (2, 4)
+
+
+def test_first_seen_edges_need_every_earlier_day_of_the_month(tmp_path):
+    from darkembed.config import load_config
+    from darkembed.embed.chain import ChainGapError
+    from darkembed.layout import Layout
+    from tasks.graph import _month_edges
+
+    cfg = load_config(overrides={"data_root": str(tmp_path), "graph": {"edges": "first_seen"}})
+    lay = Layout(cfg.data_path)
+    assert _month_edges(cfg, lay, "darknet-a", dt.date(2023, 1, 1)).height == 0  # the month's first day
+    with pytest.raises(ChainGapError, match=r"graph of darknet-a on 2023-01-01 is missing .* run 2023-01-01 \.\. "
+                                            r"2023-01-02 first"):  # fmt: skip
+        _month_edges(cfg, lay, "darknet-a", dt.date(2023, 1, 3))
+    # with day 1 written under the same settings, day 2 sees its pairs
+    from darkembed.graph import EDGES
+    from darkembed.store import write_partition
+
+    g = build_graph(active_packets(_frame(ROWS), ActivityConfig(top_ports=2)))
+    with write_partition(lay.graph("darknet-a", dt.date(2023, 1, 1)), dataset="graph",
+                         config_hash=cfg.stage_hash("graph", "darknet-a")) as w:  # fmt: skip
+        w.write_table("edges.parquet", g["edges"].to_arrow(), EDGES)
+    seen = _month_edges(cfg, lay, "darknet-a", dt.date(2023, 1, 2))
+    assert seen.rows() == g["edges"].select("src_ip", "service").rows()
+    daily = load_config(overrides={"data_root": str(tmp_path)})  # made with other settings: refused
+    with pytest.raises(ChainGapError, match="made with other settings"):
+        _month_edges(daily, lay, "darknet-a", dt.date(2023, 1, 2))

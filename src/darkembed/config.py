@@ -130,11 +130,13 @@ class GraphConfig(_Frozen):
     """The daily bipartite host-port graph (REFERENCE.md 4.1-4.3, 7.6).
 
     Attributes:
-        edges: `daily`: packets of the day per host-port pair (the fix of REFERENCE.md 7.1 item 1).
+        edges: `daily`: packets of the day per host-port pair (the fix of REFERENCE.md 7.1 item 1); `first_seen`:
+            the authors' parity mode, a host-port edge only on the first day of the calendar month it appears
+            (repeated daily activity invisible to message passing; every earlier day of the month must exist).
         node_type_indicator: append a 38th feature, 1 for port nodes, 0 for hosts.
     """
 
-    edges: Literal["daily"] = "daily"
+    edges: Literal["daily", "first_seen"] = "daily"
     node_type_indicator: bool = True
 
 

@@ -56,7 +56,11 @@ def test_backfill_runs_every_stage_and_resumes(world):
     # the analyst's list of unknown clusters is written (possibly empty on a tiny world), with its schema
     profiles = pl.read_parquet(res / "unknown_clusters.parquet")
     assert {"rank", "cluster", "hosts", "top_ports", "hour_profile", "space"} <= set(profiles.columns)
-    assert set(pl.read_parquet(res / "cluster_metrics.parquet")["space"]) == {"reference", "transfer", "align"}
+    assert set(pl.read_parquet(res / "cluster_metrics.parquet")["space"]) == {
+        "reference",
+        "transfer",
+        "align",
+    }
     clf, manifest = load_classifier(res / "bundles" / "classifier", e=cfg.w2v.size)
     assert manifest.kind == "classifier" and "mirai" in clf.classes_
     assert (res / "summary.md").read_text().startswith("# darknet-a -> darknet-b")
