@@ -215,15 +215,18 @@ def summary_markdown(result: PairResult, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sweep_markdown(curves: dict[str, pl.DataFrame]) -> str:
+SWEEP_HEADING = "## Impact of the anchors (macro F1, mean ± std over samples x folds)"
+
+
+def sweep_markdown(curves: dict[str, pl.DataFrame], heading: bool = True) -> str:
     """The anchor-fraction curves (`protocol.sweep_curve` per setting) as a markdown table: macro F1 mean ± std
-    over repeats x folds per fraction of anchors kept."""
+    over repeats x folds per fraction of anchors kept (under `SWEEP_HEADING` when `heading`)."""
     if not curves:
         return ""
     fractions = sorted({f for c in curves.values() for f in c["fraction"].to_list()})
     names = list(curves)
-    lines = ["", "## Impact of the anchors (macro F1, mean ± std over samples x folds)", "",
-             "| anchors kept | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]  # fmt: skip
+    lines = (["", SWEEP_HEADING] if heading else []) + [
+        "", "| anchors kept | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]  # fmt: skip
     for f in fractions:
         cells = []
         for n in names:

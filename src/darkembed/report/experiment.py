@@ -26,7 +26,7 @@ from typing import Any
 import polars as pl
 
 from darkembed.evaluate.knn_report import table3_markdown
-from darkembed.evaluate.pair import sweep_markdown
+from darkembed.evaluate.pair import SWEEP_HEADING, sweep_markdown
 from darkembed.evaluate.protocol import sweep_curve
 
 #: The [TNSM] Table V rows and the metric names of `cluster.cluster_metrics`.
@@ -98,9 +98,10 @@ def render(t: ExperimentTables) -> str:
     if (tab := tables.get("sweep")) is not None and tab.height:
         lines.append(_sweep_param_markdown(tab, meta.get("sweep", {})))
     if (tab := tables.get("anchor_sweep")) is not None and tab.height:
+        lines.append("\n" + SWEEP_HEADING)
         for (pair,), g in tab.group_by("pair", maintain_order=True):
             curves = {s: sweep_curve(c) for (s,), c in g.group_by("setting", maintain_order=True)}
-            lines.append(f"\n### {pair}\n" + sweep_markdown(curves))
+            lines.append(f"\n### {pair}\n" + sweep_markdown(curves, heading=False))
     if (tab := tables.get("clusters")) is not None and tab.height:
         lines.append(_clusters_markdown(tab, tables.get("knowledge")))
     if (tab := tables.get("profiles")) is not None and tab.height:
