@@ -67,6 +67,9 @@ def test_no_adaptation_fails_and_alignment_recovers(world):
     t = proc.timings()
     assert t["classifier_seconds"] > 0 and t["aligner_seconds"] > 0
     assert raw.timings()["aligner_seconds"] == 0
+    row = proc.summary().row(0, named=True)  # the report's seconds per fold come from the summary
+    assert row["aligner_seconds"] == pytest.approx(t["aligner_seconds"])
+    assert row["classifier_seconds"] == pytest.approx(t["classifier_seconds"])
 
 
 def test_nonlinear_alignment_recovers(world):

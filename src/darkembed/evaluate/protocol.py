@@ -100,10 +100,12 @@ class ProtocolResult:
     folds: list[FoldResult]
 
     def summary(self) -> pl.DataFrame:
-        """Mean and std over folds per class and macro (see `metrics.summarize`), with the setting and the mean
-        held-out anchor cosine (NaN without aligner)."""
+        """Mean and std over folds per class and macro (see `metrics.summarize`), with the setting, the mean
+        held-out anchor cosine (NaN without aligner) and the mean seconds per fold (`timings`)."""
         return summarize([f.scores for f in self.folds]).with_columns(
-            pl.lit(self.setting).alias("setting"), pl.lit(self.anchor_cosine).alias("anchor_cosine")
+            pl.lit(self.setting).alias("setting"),
+            pl.lit(self.anchor_cosine).alias("anchor_cosine"),
+            *(pl.lit(v).alias(k) for k, v in self.timings().items()),
         )
 
     @property

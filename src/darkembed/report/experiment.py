@@ -52,8 +52,10 @@ class ExperimentTables:
 
 def transfer_macro(table: pl.DataFrame) -> pl.DataFrame:
     """Macro P/R/F1 per pair, method and setting, averaged over the evaluation days (with both spreads)."""
-    if "anchor_cosine" not in table.columns:  # results written before the check existed
-        table = table.with_columns(pl.lit(float("nan")).alias("anchor_cosine"))
+    # results written before these columns existed
+    for col in ("anchor_cosine", "classifier_seconds", "aligner_seconds"):
+        if col not in table.columns:
+            table = table.with_columns(pl.lit(float("nan")).alias(col))
     return (
         table.filter(pl.col("class") == "macro")
         .group_by(["pair", "method", "setting"], maintain_order=True)
@@ -64,6 +66,8 @@ def transfer_macro(table: pl.DataFrame) -> pl.DataFrame:
             pl.col("f1_mean").mean().alias("F1"),
             pl.col("f1_mean").std().alias("F1_std_over_days"),
             pl.col("f1_std").mean().alias("F1_std_over_folds"),
+            pl.col("classifier_seconds").fill_nan(None).mean().alias("clf_s"),
+            pl.col("aligner_seconds").fill_nan(None).mean().alias("aligner_s"),
             pl.len().alias("days"),
         )
     )
@@ -125,17 +129,22 @@ def _transfer_markdown(table: pl.DataFrame, paper: Mapping[str, Mapping[str, str
     lines = [
         "## Macro averages (5-fold, mean over the evaluation days)",
         "",
-        "| pair | method | setting | P | R | F1 | F1 std (folds) | F1 std (days) | paper F1 | anchor cos |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| pair | method | setting | P | R | F1 | F1 std (folds) | F1 std (days) | paper F1 | anchor cos | "
+        "s/fold classifier | s/fold aligner |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in macro.iter_rows(named=True):
         ref = paper.get(r["pair"], {}).get(r["setting"], "")
+        aligner_s = r["aligner_s"] if r["setting"].startswith("align/") else None
         lines.append(
             f"| {r['pair']} | {r['method']} | {r['setting']} | {_f(r['P'])} | {_f(r['R'])} | {_f(r['F1'])} | "
-            f"{_f(r['F1_std_over_folds'])} | {_f(r['F1_std_over_days'])} | {ref} | {_f(r['anchor_cos'])} |"
+            f"{_f(r['F1_std_over_folds'])} | {_f(r['F1_std_over_days'])} | {ref} | {_f(r['anchor_cos'])} | "
+            f"{_f(r['clf_s'], 1)} | {_f(aligner_s, 1)} |"
         )
     lines += ["", "anchor cos: mean cosine between the aligned vectors of the test fold's anchors (never seen by "
-              "the aligner) and their provider vectors, a check a customer without labels can make."]  # fmt: skip
+              "the aligner) and their provider vectors, a check a customer without labels can make. Seconds per "
+              "fold: classifier training (one classifier per fold, shared by the provider-space settings) and "
+              "aligner fit + transform, on this machine."]  # fmt: skip
     per = (
         table.filter(pl.col("class") != "macro")
         .group_by(["pair", "method", "setting", "class"], maintain_order=True)
