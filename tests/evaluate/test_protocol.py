@@ -7,6 +7,7 @@ from darkembed.config import AdaptConfig, EvaluateConfig
 from darkembed.evaluate.protocol import (
     NetworkDay,
     align,
+    anchor_retrieval,
     anchor_sweep,
     fit_aligner,
     independent,
@@ -61,6 +62,7 @@ def test_no_adaptation_fails_and_alignment_recovers(world):
     assert len(proc.folds) == 5 and proc.setting == "align/procrustes"
     # the label-free check: the test fold's anchors, never seen by the aligner, land on their provider vectors
     assert proc.anchor_cosine > 0.95 and np.isnan(raw.anchor_cosine)
+    assert proc.anchor_p10 > 0.9 and np.isnan(raw.anchor_p10)
     a = find_anchors(provider.ips, customer.ips)
     assert mean_cosine(customer.X[a.customer_rows], provider.X[a.provider_rows]) < 0.5  # before alignment
     assert proc.summary()["anchor_cosine"].unique().to_list() == [pytest.approx(proc.anchor_cosine)]
@@ -167,3 +169,27 @@ def test_network_day_checks_its_inputs():
         NetworkDay.of(np.array([1, 1], np.uint32), np.zeros((2, 4), np.float32))
     day = NetworkDay.of(np.array([1, 2], np.uint32), np.zeros((2, 4)), {2: "mirai"})
     assert day.X.dtype == np.float32 and day.labels.tolist() == ["unknown", "mirai"] and day.dim == 4
+
+
+def test_anchor_retrieval_counts_the_own_vector_among_the_k_nearest():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(50, 8))
+    assert anchor_retrieval(target, target, k=1) == 1.0
+    shifted = np.roll(target, 1, axis=0)  # every row lands exactly on its neighbour's vector
+    assert anchor_retrieval(shifted, target, k=1) == 0.0
+    assert np.isnan(anchor_retrieval(np.zeros((0, 8)), np.zeros((0, 8))))
+    # hand-made: row 0 maps between its own vector and row 1's, nearer row 1's: rank 2
+    t = np.eye(3)
+    m = np.array([[0.4, 0.6, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert anchor_retrieval(m, t, k=1) == pytest.approx(2 / 3)
+    assert anchor_retrieval(m, t, k=2) == 1.0
+
+
+def test_anchor_retrieval_sees_what_a_high_mean_cosine_hides():
+    # every vector in a narrow cone (as i-DarkVec's Mirai hosts): scrambling the rows keeps the cosine high
+    rng = np.random.default_rng(1)
+    cone = np.ones((200, 16)) * 5 + rng.normal(size=(200, 16))
+    scrambled = cone[rng.permutation(200)]
+    assert mean_cosine(scrambled, cone) > 0.9
+    assert anchor_retrieval(scrambled, cone, k=10) < 0.2
+    assert anchor_retrieval(cone + 0.01 * rng.normal(size=cone.shape), cone, k=10) == 1.0

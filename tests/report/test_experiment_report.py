@@ -13,7 +13,7 @@ def _transfer():
             for cls in ("macro", "mirai"):
                 rows.append({"setting": setting, "class": cls, "precision_mean": f1, "recall_mean": f1,
                              "f1_mean": f1 if setting == "transfer" else f1 / 2, "f1_std": 0.1,
-                             "anchor_cosine": cos, "classifier_seconds": 2.0 if day.endswith("1") else 4.0,
+                             "anchor_cosine": cos, "anchor_p10": cos / 2, "classifier_seconds": 2.0 if day.endswith("1") else 4.0,
                              "aligner_seconds": 0.0 if setting == "transfer" else 10.0,
                              "pair": "a~b", "method": "idarkvec", "day": day})  # fmt: skip
     return pl.DataFrame(rows)
@@ -43,9 +43,10 @@ def test_transfer_report_averages_days_and_prints_the_paper_beside(tmp_path):
     assert text.startswith("# Table X\n\nworld: tiny\n")
     # mean over the two days 0.9 / 0.7, std over days of the F1, paper column, anchor cosine only for aligners,
     # seconds per fold averaged over the days (the aligner's only for aligners)
-    assert "| a~b | idarkvec | transfer | 0.80 | 0.80 | 0.80 | 0.10 | 0.14 | 0.92 | - | 3.0 | - |" in text
+    assert "| a~b | idarkvec | transfer | 0.80 | 0.80 | 0.80 | 0.10 | 0.14 | 0.92 | - | - | 3.0 | - |" in text
     assert (
-        "| a~b | idarkvec | align/linear | 0.80 | 0.80 | 0.40 | 0.10 | 0.07 |  | 0.50 | 3.0 | 10.0 |" in text
+        "| a~b | idarkvec | align/linear | 0.80 | 0.80 | 0.40 | 0.10 | 0.07 |  | 0.50 | 0.25 | 3.0 | 10.0 |"
+        in text
     )
     # the anchor curve: one heading, then per pair the fractions with mean ± std over repeats x folds
     assert text.count("## Impact of the anchors") == 1 and "### a~b" in text

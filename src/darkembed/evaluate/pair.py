@@ -174,14 +174,18 @@ def summary_markdown(result: PairResult, title: str) -> str:
     lines += [
         "## Macro averages over the 5 test folds",
         "",
-        "| setting | P | R | F1 (mean ± std) | held-out anchor cosine |",
-        "|---|---|---|---|---|",
+        "| setting | P | R | F1 (mean ± std) | held-out anchor cosine | held-out anchor P@10 | s/fold aligner |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in macro.iter_rows(named=True):
+        aligner_s = r.get("aligner_seconds") if r["setting"].startswith("align/") else None
         lines.append(
             f"| {r['setting']} | {r['precision_mean']:.2f} | {r['recall_mean']:.2f} | "
-            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('anchor_cosine'))} |"
+            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('anchor_cosine'))} | "
+            f"{_fmt(r.get('anchor_p10'))} | {_fmt(aligner_s)} |"
         )
+    lines += ["", "Held-out anchors: the test fold's anchors, never seen by the aligner; cosine to their provider "
+              "vector, and P@10: the share whose provider vector is among the 10 nearest to the aligned one."]  # fmt: skip
     per = summ.filter(pl.col("class") != "macro").pivot(on="setting", index="class", values="f1_mean")
     cols = [c for c in per.columns if c != "class"]
     lines += [
