@@ -45,7 +45,8 @@ def cowrie(tmp_path):
     # 10.0.0.1 (a scanner) also brute-forces: the list wins, the honeypot source is still recorded
     lines += [ev("cowrie.login.failed", "s1", "192.0.2.1") for _ in range(20)]
     # 10.0.0.5: spams through an SSH tunnel
-    lines += [ev("cowrie.direct-tcpip.request", "s5", "10.0.0.5", dst_port=25)]
+    lines += [ev("cowrie.session.connect", "s5", "10.0.0.5"),
+              ev("cowrie.direct-tcpip.request", "s5", "127.0.0.1", dst_port=25)]  # fmt: skip
     # a Cowrie source that sent no captured packet: not labelled
     lines += [ev("cowrie.login.failed", "s9", "10.9.9.9") for _ in range(20)]
     f = tmp_path / "cowrie.json.2023-01-01"

@@ -200,15 +200,28 @@ def test_exploiter_and_strict_mode(tmp_path):
 
 
 def test_spammer_from_smtp_tunnel_requests(tmp_path):
+    # as Cowrie writes them: a tunnel request's src_ip is the originator the client put in its channel request
     lines = [
         ev("cowrie.session.connect", "f6", src_ip="192.0.2.60"),
-        ev("cowrie.direct-tcpip.request", "f6", dst_ip="203.0.113.25", dst_port=25, src_port=1),
+        ev("cowrie.direct-tcpip.request", "f6", dst_ip="203.0.113.25", dst_port=25, src_ip="127.0.0.1",
+           src_port=0),
         ev("cowrie.session.connect", "g7", src_ip="192.0.2.70"),
-        ev("cowrie.direct-tcpip.request", "g7", dst_ip="203.0.113.80", dst_port=80, src_port=1),
-    ]
+        ev("cowrie.direct-tcpip.request", "g7", dst_ip="203.0.113.80", dst_port=80, src_ip="198.51.100.9",
+           src_port=1),
+    ]  # fmt: skip
     got = _labels(lines, tmp_path)
     assert (got["192.0.2.60"]["spammer"], got["192.0.2.70"]["spammer"]) == (True, False)
+    assert "127.0.0.1" not in got and "198.51.100.9" not in got  # the claimed originators are nobody's label
     assert not _labels(lines, tmp_path, spammer_min_requests=None)["192.0.2.60"]["spammer"]
+
+
+def test_a_tunnel_request_without_its_session_has_no_source(tmp_path):
+    # the connect event sits in a log not read: the request's own src_ip is the client's claim, not the attacker
+    lines = [ev("cowrie.direct-tcpip.request", "h8", dst_ip="203.0.113.25", dst_port=25, src_ip="10.1.1.1")]
+    f = tmp_path / "cowrie.json"
+    f.write_text("\n".join(lines) + "\n")
+    events, report = read_cowrie([f])
+    assert events.height == 0 and report.no_src_ip == 1
 
 
 def test_events_outside_the_day_do_not_count(tmp_path):

@@ -43,6 +43,11 @@ DOWNLOAD_FAILED = "cowrie.session.file_download.failed"
 CLOSED = "cowrie.session.closed"
 DIRECT_TCPIP = "cowrie.direct-tcpip.request"
 
+#: Events whose `src_ip` is not the attacker's: Cowrie logs a tunnel request with the originator address of the
+#: SSH channel request (`src_ip=origHP[0]`, chosen by the client: 127.0.0.1, 0.0.0.0, any address). Their source is
+#: the session's.
+FOREIGN_SRC_EVENTS = frozenset({DIRECT_TCPIP, "cowrie.direct-tcpip.data"})
+
 #: Event ids kept in the events frame; every other id is ignored.
 KEPT_EVENTS = frozenset(
     {
@@ -231,7 +236,15 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
         }
     )
     raw = raw.with_columns(src_ip=str_to_ipv4(raw["src"]))
-    # Session -> source: the connect event's, else the first event of the session that has one.
+    # A tunnel request's src_ip is the client's claimed originator, never the attacker's.
+    raw = raw.with_columns(
+        pl.when(pl.col("eventid").is_in(list(FOREIGN_SRC_EVENTS)))
+        .then(None)
+        .otherwise("src_ip")
+        .alias("src_ip")
+    )
+    # Session -> source: the connect event's (the transport peer), else the first event of the session that has
+    # one; the session's source wins over an event's own (they agree in Cowrie's logs but for tunnel requests).
     sessions = (
         raw.filter(pl.col("src_ip").is_not_null() & pl.col("session").is_not_null())
         .with_columns(is_connect=pl.col("eventid") == CONNECT)
@@ -242,7 +255,7 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
     events = (
         raw.filter("keep")
         .join(sessions, on="session", how="left", maintain_order="left")
-        .with_columns(pl.coalesce("src_ip", "session_ip").alias("src_ip"))
+        .with_columns(pl.coalesce("session_ip", "src_ip").alias("src_ip"))
     )
     missing = events["src_ip"].null_count()
     report.no_src_ip = missing
