@@ -167,6 +167,7 @@ def test_anchor_share_follows_parameter(tmp_path):
 def test_cowrie_logs(world, truth):
     logins: collections.Counter = collections.Counter()
     downloads = set()
+    tunnels = set()
     sessions: dict[str, str] = {}
     for day in ("2023-01-01", "2023-01-02"):
         lines = (world / "honeypot" / "cowrie" / f"cowrie.json.{day}").read_text().splitlines()
@@ -183,6 +184,9 @@ def test_cowrie_logs(world, truth):
                 assert ev["session"] not in sessions
                 sessions[ev["session"]] = ev["src_ip"]
                 assert ev["protocol"] in ("ssh", "telnet")
+            elif ev["eventid"] == "cowrie.direct-tcpip.request":  # as Cowrie logs it: the claimed originator
+                assert ev["src_ip"] == "127.0.0.1" and ev["dst_port"] in (25, 465, 587)
+                tunnels.add((day, sessions[ev["session"]]))
             else:
                 assert sessions[ev["session"]] == ev["src_ip"]  # connect comes first
             if ev["eventid"] in ("cowrie.login.failed", "cowrie.login.success"):
@@ -201,6 +205,25 @@ def test_cowrie_logs(world, truth):
         assert logins.get(k, 0) == r["logins"]
         assert (k in downloads) == (r["downloads"] > 0)
     assert {r["class"] for r in hp if r["downloads"]} == {"exploiter"}
+    # spammers relay mail through SSH tunnels, and only they do
+    spam = {(str(r["day"]), str(ipaddress.ip_address(r["src_ip"]))) for r in hp if r["class"] == "spammer"}
+    assert tunnels and tunnels <= spam
+
+
+def test_honeypot_rules_find_the_simulated_spammers(world, truth):
+    import datetime as dt
+
+    from darkembed.config import HoneypotConfig
+    from darkembed.labels.cowrie import honeypot_labels, read_cowrie
+
+    events, _ = read_cowrie([world / "honeypot" / "cowrie" / "cowrie.json.2023-01-01"])
+    got = honeypot_labels(events, HoneypotConfig(), day=dt.date(2023, 1, 1))
+    spammers = set(got.filter("spammer")["src_ip"].to_list())
+    cls = {
+        r["src_ip"]: r["class"] for r in truth if r["network"] == "honeypot" and str(r["day"]) == "2023-01-01"
+    }
+    assert spammers and {cls[ip] for ip in spammers} == {"spammer"}
+    assert 0x7F000001 not in set(got["src_ip"].to_list())  # 127.0.0.1, the tunnels' claimed originator
 
 
 def test_scanner_lists_partial(world, truth):

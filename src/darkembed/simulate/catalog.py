@@ -280,6 +280,9 @@ EXPLOIT_PORTS = np.array([80, 8080, 443, 8443, 7547, 5555, 22, 23], dtype=np.int
 EXPLOIT_WEIGHTS = np.array([0.3, 0.2, 0.1, 0.08, 0.1, 0.1, 0.07, 0.05])
 SMTP_PORTS = np.array([25, 587, 465], dtype=np.int64)
 SMTP_WEIGHTS = np.array([0.7, 0.2, 0.1])
+#: Share of the spammers the honeypot sees that log in and relay mail through SSH tunnels (Cowrie's
+#: direct-tcpip requests); the rest only knock on its ports like any darknet.
+SPAM_TUNNEL_SHARE = 0.6
 UDP_PORTS = np.array(
     [53, 123, 161, 1900, 5060, 11211, 137, 389, 500, 5353, 3478, 19, 69, 1434], dtype=np.int64
 )

@@ -108,8 +108,13 @@ def _session(
     logins: list[tuple[str, str, bool]],
     commands: list[str],
     download: str | None,
+    tunnels: list[tuple[str, int]] = (),
 ) -> int:
-    """Emit one session's events and packets, starting at `us`; returns its end time (µs of the day)."""
+    """Emit one session's events and packets, starting at `us`; returns its end time (µs of the day).
+
+    `tunnels` are SSH direct-tcpip requests (target host, port) made after the logins, logged as Cowrie does: with
+    the originator address of the channel request as `src_ip` (here 127.0.0.1, as spam tools send), not the
+    attacker's."""
     rng = day.rng
     sid = "".join(f"{b:02x}" for b in rng.integers(0, 256, 6))
     sport = int(rng.integers(32768, 61000))
@@ -173,6 +178,34 @@ def _session(
             },
         )
         n_pk += 1
+    for host, port in tunnels:
+        t += int(rng.integers(500_000, 5_000_000))
+        day.emit(
+            t,
+            {
+                "eventid": "cowrie.direct-tcpip.request",
+                "dst_ip": host,
+                "dst_port": port,
+                "src_ip": "127.0.0.1",
+                "src_port": 0,
+                "session": sid,
+                "message": f"direct-tcp connection request to {host}:{port} from 127.0.0.1:0",
+            },
+        )
+        t += int(rng.integers(50_000, 500_000))
+        day.emit(
+            t,
+            {
+                "eventid": "cowrie.direct-tcpip.data",
+                "dst_ip": host,
+                "dst_port": port,
+                "data": "b'EHLO localhost\\r\\n'",
+                "session": sid,
+                "src_ip": s_ip,
+                "message": f"direct-tcp forward to {host}:{port} with data b'EHLO localhost\\r\\n'",
+            },
+        )
+        n_pk += 2
     if download is not None:
         t += int(rng.integers(1_000_000, 8_000_000))
         sha = "".join(f"{b:02x}" for b in rng.integers(0, 256, 32))
@@ -225,8 +258,13 @@ def honeypot_day(
     size: int,
     hosts: dict[str, np.ndarray],
     rng: np.random.Generator,
+    tunnel_rng: np.random.Generator | None = None,
 ) -> tuple[list[str], dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """The Cowrie log lines of one honeypot-day and the packets of its sessions.
+
+    Spammers that log in relay mail through SSH tunnels (`cowrie.direct-tcpip.request` to an SMTP port, the
+    honeypot's spammer rule); their sessions draw from `tunnel_rng` (default: `rng` after everything else), so
+    adding them leaves every other host's sessions as they were.
 
     Args:
         day: the UTC day.
@@ -236,6 +274,7 @@ def honeypot_day(
         hosts: the honeypot's visible hosts that day: `ip` uint32, `cls` int16, `variant` int16, `start`
             float64 (activity start, hours), `dur` float64 (hours); arrays of length V.
         rng: the honeypot-day's generator.
+        tunnel_rng: the generator of the spammers' tunnel sessions.
 
     Returns:
         The JSON lines sorted by time; the session packets as pcap columns (time-unsorted); and per visible host
@@ -304,6 +343,30 @@ def honeypot_day(
             port = 22 if rng.random() < 0.7 else 23
             _session(d, (t + int(rng.random() * span)) % 86_400_000_000, src, dst, port, attempts, [], None)
             logins[i] = k
+    if tunnel_rng is not None:
+        d.rng = tunnel_rng
+    for i in np.flatnonzero(np.array([k == "spammer" for k in kinds], dtype=bool)):
+        rng_t = d.rng
+        if rng_t.random() >= C.SPAM_TUNNEL_SHARE:  # the others only probe SMTP ports (darknet-like traffic)
+            continue
+        src = int(hosts["ip"][i])
+        t = int((hosts["start"][i] % 24) * 3.6e9)
+        span = max(1.0, float(hosts["dur"][i])) * 3.6e9
+        dst = prefix + int(rng_t.integers(0, size))
+        for _ in range(int(rng_t.integers(1, 4))):
+            fails = _creds(rng_t, int(rng_t.integers(0, 3)))
+            u, p = _creds(rng_t, 1)[0]
+            attempts = [(a, b, False) for a, b in fails] + [(u, p, True)]
+            relays = [
+                (C.ip_str(int(rng_t.integers(0x01000000, 0xDF000000))),
+                 int(C.SMTP_PORTS[rng_t.choice(3, p=C.SMTP_WEIGHTS)]))
+                for _ in range(int(rng_t.integers(1, 12)))
+            ]  # fmt: skip
+            port = 22 if rng_t.random() < 0.8 else 2222
+            start = t + int(rng_t.random() * span)
+            _session(d, start % 86_400_000_000, src, dst, port, attempts, [], None, relays)
+            logins[i] += len(attempts)
+    d.rng = rng
     d.events.sort(key=lambda e: (e[0], e[1]))
     lines = [e[2] for e in d.events]
     n = len(d.pk["t"])

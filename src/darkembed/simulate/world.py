@@ -516,6 +516,7 @@ def simulate(
                     net.size,
                     hp_hosts,
                     _rng(sim.seed, 6, d, net.index),
+                    _rng(sim.seed, 8, d, net.index),
                 )
                 if len(scols["ts_us"]):
                     order = np.argsort(pop.ip[hosts])
