@@ -504,6 +504,8 @@ class AdaptConfig(_Frozen):
             graph), `idarkvec` adds canonical `transfer`.
         aligners: aligner kinds the evaluation runs: `linear` and `nonlinear` (sigmoid) DNNs, `procrustes`.
         epochs: DNN aligner training epochs.
+        min_steps: the DNN aligner trains at least this many optimisation steps (more epochs when the anchors
+            are few, as in the anchor sweep); 0 = exactly `epochs`, the paper.
         width: units of each hidden layer of the DNN aligner.
         depth: hidden layers of the DNN aligner.
         batch_size: DNN aligner mini-batch (anchor pairs).
@@ -522,6 +524,7 @@ class AdaptConfig(_Frozen):
     methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
     aligners: list[AlignerKind] = Field(default_factory=lambda: ["linear", "nonlinear", "procrustes"])
     epochs: int = Field(default=50, ge=1)
+    min_steps: int = Field(default=1000, ge=0)
     width: int = Field(default=1024, ge=1)
     depth: int = Field(default=3, ge=1)
     batch_size: int = Field(default=32, ge=1)

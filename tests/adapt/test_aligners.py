@@ -119,9 +119,26 @@ def test_state_with_wrong_tensors_is_refused(rotated):
 
 
 def test_aligner_from_config_uses_the_section():
-    cfg = AdaptConfig(epochs=2, width=16, depth=2, batch_size=8, lr=0.01, procrustes_scale=True)
+    cfg = AdaptConfig(epochs=2, min_steps=5, width=16, depth=2, batch_size=8, lr=0.01, procrustes_scale=True)
     dnn = aligner_from_config("nonlinear", cfg, seed=4)
-    assert (dnn.epochs, dnn.width, dnn.depth, dnn.batch_size, dnn.lr, dnn.seed) == (2, 16, 2, 8, 0.01, 4)
+    assert (dnn.epochs, dnn.min_steps, dnn.width, dnn.depth, dnn.batch_size, dnn.lr, dnn.seed) == (
+        2, 5, 16, 2, 8, 0.01, 4)  # fmt: skip
     assert aligner_from_config("procrustes", cfg, seed=4).scale is True
     with pytest.raises(ValueError, match="unknown aligner kind"):
         make_aligner("rotation")
+
+
+def test_min_steps_trains_a_few_anchors_longer_and_better(rotated):
+    yc, yp, _ = rotated
+    few = slice(0, 40)  # 40 anchors in batches of 32: 2 steps an epoch
+    kw = {"epochs": 5, "width": 128, "batch_size": 32}
+    short = make_aligner("nonlinear", seed=3, **kw).fit(yc[few], yp[few])
+    long = make_aligner("nonlinear", seed=3, min_steps=300, **kw).fit(yc[few], yp[few])
+    assert len(short.losses) == 5 and len(long.losses) == 150  # 300 steps / 2 per epoch
+    assert mean_cosine(long.transform(yc[400:]), yp[400:]) > mean_cosine(short.transform(yc[400:]), yp[400:])
+    many = make_aligner("nonlinear", seed=3, min_steps=300, **kw).fit(yc[:400], yp[:400])
+    assert len(many.losses) == 24  # 13 steps an epoch: ceil(300 / 13) epochs
+    tensors, meta = long.state()
+    assert meta["min_steps"] == 300 and aligner_from_state(tensors, meta).min_steps == 300
+    del meta["min_steps"]  # a bundle written before the option existed: exactly its epochs
+    assert aligner_from_state(tensors, meta).min_steps == 0

@@ -22,7 +22,7 @@ from darkembed.evaluate.protocol import (
 from .conftest import blobs
 
 CFG = EvaluateConfig(dnn_hidden=[32, 16], dnn_epochs=20, dnn_batch_size=32, dnn_lr=0.01)
-ADAPT = AdaptConfig(epochs=40, width=64, batch_size=32, lr=3e-3)
+ADAPT = AdaptConfig(epochs=40, min_steps=0, width=64, batch_size=32, lr=3e-3)
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_a_sweep_point_replaces_one_setting_and_refuses_unknown_ones(tmp_path):
 
 def test_transfer_experiment_runs_and_reports_every_setting(tracking_env):
     small = {
-        "adapt": {"epochs": 3, "width": 64},
+        "adapt": {"epochs": 3, "min_steps": 0, "width": 64},
         "evaluate": {"dnn_epochs": 5},
         "simulate": {"min_hosts": 6},
         "experiment": {"first_test_day": 2},
@@ -85,7 +85,7 @@ def test_report_renders_the_experiment_from_its_mlflow_run(tracking_env, tmp_pat
 
     from darkembed.cli import app
 
-    small = {"adapt": {"epochs": 3, "width": 64, "aligners": ["procrustes"]}, "evaluate": {"dnn_epochs": 5},
+    small = {"adapt": {"epochs": 3, "min_steps": 0, "width": 64, "aligners": ["procrustes"]}, "evaluate": {"dnn_epochs": 5},
              "simulate": {"min_hosts": 6}, "experiment": {"first_test_day": 2}}  # fmt: skip
     res = experiment("tnsm-table3", scale=0.01, days=2, overrides=small, home=str(tracking_env / "exp"))
     local = Path(res["report"]).read_text()

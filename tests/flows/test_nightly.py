@@ -25,7 +25,7 @@ def world(tracking_env):
     cfg_file.write_text(
         "simulate:\n  scale: 0.01\n  days: 2\n  min_hosts: 6\n"
         # a smoke test of the wiring: small aligners and few epochs (the methods' own tests check quality)
-        "adapt:\n  epochs: 5\n  width: 128\nevaluate:\n  dnn_epochs: 10\n"
+        "adapt:\n  epochs: 5\n  min_steps: 0\n  width: 128\nevaluate:\n  dnn_epochs: 10\n"
     )
     cfg = load_config(cfg_file)
     simulate(cfg)
