@@ -121,3 +121,25 @@ def test_unknown_clusters_are_ranked_by_size():
 def test_l2_normalise_keeps_zero_rows():
     out = l2_normalise(np.array([[3, 4], [0, 0]], dtype=np.float32))
     np.testing.assert_allclose(out, [[0.6, 0.8], [0, 0]])
+
+
+def test_leaf_selection_splits_what_eom_merges():
+    # two tight groups of bots close to each other (one family, two variants) and a distant scanner group
+    rng = np.random.default_rng(3)
+    family = rng.normal(size=32)
+    family /= np.linalg.norm(family)
+    offset = rng.normal(size=32)
+    offset = 0.15 * offset / np.linalg.norm(offset)
+    a1 = family + 0.01 * rng.normal(size=(80, 32))
+    a2 = family + offset + 0.01 * rng.normal(size=(80, 32))
+    far = rng.normal(size=32)
+    b = far / np.linalg.norm(far) + 0.01 * rng.normal(size=(40, 32))
+    X = np.concatenate([a1, a2, b]).astype(np.float32)
+    truth = np.repeat([0, 1, 2], [80, 80, 40])
+    leaf = cluster_embeddings(X, reduce_dims=None, selection="leaf")
+    eom = cluster_embeddings(X, reduce_dims=None, selection="eom")
+    assert leaf.n_clusters == 3 and adjusted_rand_score(truth, leaf.labels) > 0.95
+    assert eom.n_clusters == 2  # the two variants in one cluster
+    assert ClusterConfig().selection == "leaf"
+    np.testing.assert_array_equal(cluster_from_config(X, ClusterConfig(reduce_dims=None, selection="eom")).labels,
+                                  eom.labels)  # fmt: skip

@@ -70,6 +70,7 @@ def cluster_embeddings(
     min_cluster_size: int = 5,
     min_samples: int | None = None,
     reduce_dims: int | None = 32,
+    selection: str = "leaf",
     seed: int = 15,
     n_jobs: int = 1,
 ) -> Clustering:
@@ -80,6 +81,9 @@ def cluster_embeddings(
         min_cluster_size: HDBSCAN's smallest cluster.
         min_samples: core-distance neighbours; None = `min_cluster_size`.
         reduce_dims: PCA components before HDBSCAN; None (or >= e) clusters the normalised vectors as they are.
+        selection: HDBSCAN's cluster selection from the condensed tree: `leaf` (the finest clusters) or `eom`
+            (excess of mass, HDBSCAN's default, which on i-DarkVec spaces tends to merge Mirai bots, look-alike
+            unknown bots and scanners into one cluster of most hosts).
         seed: PCA seed (randomised solvers).
         n_jobs: threads of HDBSCAN's core-distance computation.
     """
@@ -96,6 +100,7 @@ def cluster_embeddings(
         min_cluster_size=min_cluster_size,
         min_samples=min_samples,
         metric="euclidean",
+        cluster_selection_method=selection,
         core_dist_n_jobs=n_jobs,
     )
     labels = model.fit_predict(Z.astype(np.float64)).astype(np.int64)
@@ -112,7 +117,7 @@ def cluster_from_config(X: np.ndarray, cfg: Any, *, seed: int = 15, n_jobs: int 
     """`cluster_embeddings` with the settings of a `ClusterConfig`."""
     return cluster_embeddings(
         X, min_cluster_size=cfg.min_cluster_size, min_samples=cfg.min_samples, reduce_dims=cfg.reduce_dims,
-        seed=seed, n_jobs=n_jobs,
+        selection=cfg.selection, seed=seed, n_jobs=n_jobs,
     )  # fmt: skip
 
 

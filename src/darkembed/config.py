@@ -584,6 +584,8 @@ class ClusterConfig(_Frozen):
         min_samples: HDBSCAN's core-distance neighbours; None = `min_cluster_size`.
         reduce_dims: PCA components computed (on the L2-normalised vectors) before HDBSCAN, which is slow in
             high dimensions; None clusters the full vectors.
+        selection: HDBSCAN's cluster selection, `leaf` (finest clusters, many noise hosts, as in [TNSM] Table V)
+            or `eom` (HDBSCAN's default; on i-DarkVec spaces one cluster tends to hold most hosts).
         explained_share: a cluster is explained by a label that at least this share of its hosts carry.
         review_top: the largest clusters of mostly unknown hosts profiled for an analyst (table + activity
             figure each) by the adapt stage.
@@ -592,6 +594,7 @@ class ClusterConfig(_Frozen):
     min_cluster_size: int = Field(default=5, ge=2)
     min_samples: int | None = Field(default=None, ge=1)
     reduce_dims: int | None = Field(default=32, ge=2)
+    selection: Literal["leaf", "eom"] = "leaf"
     explained_share: float = Field(default=0.5, gt=0, le=1)
     review_top: int = Field(default=10, ge=0)
 
