@@ -20,7 +20,7 @@ from flows.experiments import (
 def test_every_experiment_resolves_into_its_own_directory(tmp_path):
     names = set(experiment_names())
     assert {"gnn-table3", "gnn-history", "gnn-epochs", "tnsm-table2", "tnsm-table3", "tnsm-table4",
-            "tnsm-anchors", "tnsm-robustness", "gnn-table3-parity"} <= names  # fmt: skip
+            "tnsm-anchors", "tnsm-robustness", "gnn-table3-parity", "gnn-history-parity"} <= names  # fmt: skip
     for name in names:
         cfg, root = resolve_experiment(name, home=tmp_path)
         assert root == tmp_path / name
