@@ -68,3 +68,12 @@ def test_sweep_report_lists_each_value_with_the_paper():
     assert "## Sweep of `gnn.history`" in text
     assert "| igcngru | 0 | 0.70 ± 0.01 |  |" in text and "| igcngru | 5 | 0.80 ± 0.02 | 0.796 |" in text
     assert headline_metrics(t) == {"sweep.igcngru.0": 0.7, "sweep.igcngru.5": 0.8}
+
+
+def test_sweep_report_orders_numeric_values_as_numbers():
+    knn = pl.DataFrame({"method": ["igcngru"] * 3, "class": ["macro"] * 3, "f1_mean": [0.7, 0.9, 0.8],
+                        "f1_std": [0.0] * 3, "support": [10] * 3, "value": ["10", "5", "1"]})  # fmt: skip
+    text = render(ExperimentTables(meta={"name": "s", "kind": "knn", "sweep": {"key": "gnn.incremental_epochs"}},
+                                   tables={"sweep": knn}))  # fmt: skip
+    rows = [line.split(" | ")[1] for line in text.splitlines() if line.startswith("| igcngru |")]
+    assert rows == ["1", "5", "10"]

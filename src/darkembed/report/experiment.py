@@ -168,7 +168,13 @@ def _transfer_markdown(table: pl.DataFrame, paper: Mapping[str, Mapping[str, str
 def _sweep_param_markdown(table: pl.DataFrame, sweep: Mapping[str, Any]) -> str:
     key = sweep.get("key", "value")
     paper = {str(k): v for k, v in (sweep.get("paper") or {}).items()}
-    macro = table.filter(pl.col("class") == "macro").sort(["method", "value"])
+    macro = table.filter(pl.col("class") == "macro")
+    # numeric values in numeric order (text order put 10 before 5); anything else in the order it was swept
+    numeric = macro.select(pl.col("value").cast(pl.Utf8).cast(pl.Float64, strict=False).alias("x"))["x"]
+    if numeric.null_count() == 0:
+        macro = macro.with_columns(numeric.alias("_x")).sort(["method", "_x"]).drop("_x")
+    else:
+        macro = macro.sort("method", maintain_order=True)
     lines = ["", f"## Sweep of `{key}` (macro 3-NN F1, mean ± std over the test days)", "",
              f"| method | {key} | macro F1 | paper |", "|---|---|---|---|"]  # fmt: skip
     for r in macro.iter_rows(named=True):
