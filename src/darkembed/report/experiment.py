@@ -28,6 +28,7 @@ import polars as pl
 from darkembed.evaluate.knn_report import table3_markdown
 from darkembed.evaluate.pair import SWEEP_HEADING, sweep_markdown
 from darkembed.evaluate.protocol import sweep_curve
+from darkembed.report import sweep_positions
 
 #: The [TNSM] Table V rows and the metric names of `cluster.cluster_metrics`.
 CLUSTER_ROWS = (("clusters", "clusters"), ("noise share", "noise_share"), ("homogeneity (no unknown)", "homogeneity"),
@@ -168,13 +169,11 @@ def _transfer_markdown(table: pl.DataFrame, paper: Mapping[str, Mapping[str, str
 def _sweep_param_markdown(table: pl.DataFrame, sweep: Mapping[str, Any]) -> str:
     key = sweep.get("key", "value")
     paper = {str(k): v for k, v in (sweep.get("paper") or {}).items()}
-    macro = table.filter(pl.col("class") == "macro")
-    # numeric values in numeric order (text order put 10 before 5); anything else in the order it was swept
-    numeric = macro.select(pl.col("value").cast(pl.Utf8).cast(pl.Float64, strict=False).alias("x"))["x"]
-    if numeric.null_count() == 0:
-        macro = macro.with_columns(numeric.alias("_x")).sort(["method", "_x"]).drop("_x")
-    else:
-        macro = macro.sort("method", maintain_order=True)
+    macro = table.filter(pl.col("class") == "macro").with_columns(pl.col("value").cast(pl.Utf8))
+    xs, _ = sweep_positions(macro["value"].to_list())
+    macro = macro.sort(
+        ["method", pl.col("value").replace_strict(xs, return_dtype=pl.Float64)], maintain_order=True
+    )
     lines = ["", f"## Sweep of `{key}` (macro 3-NN F1, mean ± std over the test days)", "",
              f"| method | {key} | macro F1 | paper |", "|---|---|---|---|"]  # fmt: skip
     for r in macro.iter_rows(named=True):

@@ -17,7 +17,7 @@ import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from darkembed.report import FIGURE_LOCK
+from darkembed.report import FIGURE_LOCK, is_number, sweep_positions
 
 log = logging.getLogger(__name__)
 
@@ -232,9 +232,8 @@ def sweep_plot(macro: pl.DataFrame, key: str, paper: Mapping[str, str], path: st
     """
     fig = Figure(figsize=(6, 4.2))
     ax = fig.add_subplot()
-    values = list(dict.fromkeys(macro["value"].to_list()))
-    numeric = all(_is_number(v) for v in values)
-    xs = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    xs, numeric = sweep_positions(macro["value"].to_list())
+    values = list(xs)
     for (method,), g in macro.group_by("method", maintain_order=True):
         x = np.array([xs[v] for v in g["value"]])
         order = np.argsort(x)
@@ -242,7 +241,7 @@ def sweep_plot(macro: pl.DataFrame, key: str, paper: Mapping[str, str], path: st
         std = np.nan_to_num(g["f1_std"].to_numpy().astype(float))[order]
         ax.plot(x[order], mean, marker="o", label=str(method))
         ax.fill_between(x[order], mean - std, mean + std, alpha=0.2)
-    ref = [(xs[v], float(paper[v])) for v in values if v in paper and _is_number(paper[v])]
+    ref = [(xs[v], float(paper[v])) for v in values if v in paper and is_number(paper[v])]
     if ref:
         ax.scatter(*zip(*ref, strict=True), marker="x", color="black", label="paper", zorder=3)
     if not numeric:
@@ -253,11 +252,3 @@ def sweep_plot(macro: pl.DataFrame, key: str, paper: Mapping[str, str], path: st
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
-
-
-def _is_number(v: object) -> bool:
-    try:
-        float(str(v))
-    except ValueError:
-        return False
-    return True
