@@ -3,8 +3,8 @@
 For one darknet and day of a simulated world: keep hosts with at least 5 packets; for each true class (not
 unknown) take its `--top` most-hit `port/proto` tokens and union them; a host's features are the fractions of its
 packets sent to each token; classify each labelled host by a 7-NN majority vote (cosine, leave-one-out) and report
-macro precision/recall/F1 over the classes with more than 10 hosts (REFERENCE 2.3, 7.6). Two pools of neighbours:
-labelled hosts only, and all hosts (unknown hosts vote as `unknown`, which is not a target class).
+macro precision/recall/F1 over the classes with more than 10 hosts (docs/method.md 2.3, 7.6). Two pools of
+neighbours: labelled hosts only, and all hosts (unknown hosts vote as `unknown`, which is not a target class).
 
     python benchmarks/port_baseline.py [WORLD] [--network darknet-a] [--top 5] [--k 7]
 

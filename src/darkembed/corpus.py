@@ -83,7 +83,8 @@ def build_corpus(active: pl.LazyFrame, cfg: CorpusConfig) -> pl.DataFrame:
             .collect()
         )
     if cfg.variant == "stream":
-        # The most popular group goes last (the authors meant to push `other` to the end; REFERENCE 7.1-8).
+        # The most popular group goes last (the authors meant to push `other` to the end;
+        # docs/method.md 7.1 item 8).
         n_groups = popularity.select(pl.len()).collect().item()
         order = popularity.with_columns(
             pl.when(pl.col("rank") == 0)
