@@ -16,4 +16,7 @@ COPY infra ./infra
 RUN if [ "$TORCH" = "cpu" ]; then \
       pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
     fi && pip install -c constraints.txt . psycopg2-binary
+# Run as an unprivileged user; /data (the data root volume) is theirs.
+RUN useradd --create-home --uid 10002 darkembed && mkdir -p /data && chown darkembed:darkembed /data
+USER darkembed
 CMD ["prefect", "worker", "start", "--pool", "cpu"]

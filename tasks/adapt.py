@@ -19,7 +19,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.adapt.anchors import find_anchors
-from darkembed.adapt.exchange import save_aligner, save_anchors, save_classifier
+from darkembed.adapt.exchange import pipeline_signing_key, save_aligner, save_anchors, save_classifier
 from darkembed.config import Config
 from darkembed.embed.w2v import IDarkVec, seed_from_provider
 from darkembed.evaluate.classifiers import DNNClassifier
@@ -165,6 +165,7 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             "network": pair_name(provider, customer),
             "day": day,
             "config_hash": config.stage_hash("results"),
+            "signing_key": pipeline_signing_key(config.exchange.signing_key, config.data_path),
         }
         save_classifier(bundles / "classifier", clf, method=method, **common)
         kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]

@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.config import Config
-from darkembed.ingest import expand_inputs
 from darkembed.labels import label_day as _label_day
 from darkembed.labels import labels_table, load_scanner_lists, read_cowrie
+from darkembed.labels.cowrie import find_cowrie_logs
 from darkembed.layout import Layout
 from darkembed.schemas import LABELS
 from darkembed.store import write_partition
 from tasks.common import active_lazy, packets_lazy
 
+log = logging.getLogger(__name__)
 
-def cowrie_files(config: Config, day: dt.date) -> list:
-    """Cowrie logs of the day from every honeypot network: honeypot labels are global ground truth."""
+
+def cowrie_files(config: Config, day: dt.date) -> tuple[list, list[str]]:
+    """Cowrie logs of the day from every honeypot network (honeypot labels are global ground truth), and the
+    configured patterns without a file that day (each logged as a warning)."""
     patterns = [p for n in config.networks for p in n.inputs_for(day)["cowrie"]]
-    return expand_inputs(patterns)
+    files, missing = find_cowrie_logs(patterns)
+    for pattern in missing:
+        log.warning(
+            "labels %s: no Cowrie log matches %s (nor %s.gz); labelling without it", day, pattern, pattern
+        )
+    return files, missing
 
 
 @task(name="labels", task_run_name="labels[{network}/{day}]", cache_policy=NO_CACHE)
 def label_day(config: Config, network: str, day: dt.date) -> dict:
     """Label the network's active sources of `day`; returns counts per label and source."""
     lists = load_scanner_lists(config.labels, day)
-    files = cowrie_files(config, day)
-    events = None
-    problems = 0
+    files, missing = cowrie_files(config, day)
+    events = report = None
     if files:
         events, report = read_cowrie(files)
-        problems = len(report.problems)
     frame = _label_day(packets_lazy(config, network, day), day, lists, events, config.labels)
     table = labels_table(frame, f"labels[{network}/{day}]")
     part = Layout(config.data_path).labels(network, day)
@@ -57,5 +64,9 @@ def label_day(config: Config, network: str, day: dt.date) -> dict:
         "active_labels": dict(per_active.iter_rows()),
         "sources": {str(k): v for k, v in per_source.iter_rows()},
         "cowrie_files": len(files),
-        "cowrie_problems": problems,
+        "cowrie_missing": missing,
+        "cowrie_problems": len(report.problems) if report else 0,
+        "cowrie_skipped": report.skipped if report else {},
+        "cowrie_bad_timestamps": report.bad_timestamps if report else 0,
+        "cowrie_damaged": report.damaged if report else [],
     }

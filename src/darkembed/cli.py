@@ -573,5 +573,26 @@ def ui_cmd(
     raise typer.Exit(subprocess.call(cmd))
 
 
+@app.command("keygen")
+def keygen_cmd(
+    out: Annotated[
+        Path, typer.Argument(help="Private key file to create (PEM, mode 0600); OUT.pub beside it.")
+    ],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
+) -> None:
+    """Create the Ed25519 key pair a provider signs exchange bundles with; prints the public key for customers."""
+    from darkembed.adapt.exchange import BundleError, generate_signing_key
+
+    try:
+        text = generate_signing_key(out, overwrite=force)
+    except (FileExistsError, OSError, BundleError) as exc:
+        raise fail(str(exc)) from None
+    sys.stdout.write(text + "\n")
+    console.print(
+        f"private key {out} (keep it secret: set exchange.signing_key or $DARKEMBED_SIGNING_KEY to it); public key "
+        f"{out}.pub: customers add it to exchange.trusted_keys"
+    )
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`
     app()

@@ -425,8 +425,10 @@ class HoneypotConfig(_Frozen):
     """Labels derived from Cowrie logs ([TNSM] section VII-B, DATA.md section 3).
 
     Attributes:
-        bruteforce_more_than: a host with more than this many login attempts (failed plus successful) in the
-            day is a brute-forcer.
+        bruteforce_more_than: a host with more than this many login attempts in the day is a brute-forcer.
+        bruteforce_count: which attempts count: `all` (failed plus successful, the papers' rule) or `failed`
+            (failed only: SMTP-relay tunnel bots that log in successfully dozens of times a day are no
+            brute-forcers). See docs/honeypot.md.
         exploiter_strict: an exploiter's download must carry a URL with one of `exploiter_url_schemes`
             (captured shell redirects carry none, or `/dev/null`).
         exploiter_url_schemes: URL schemes accepted in strict mode.
@@ -435,6 +437,7 @@ class HoneypotConfig(_Frozen):
     """
 
     bruteforce_more_than: int = Field(default=10, ge=0)
+    bruteforce_count: Literal["all", "failed"] = "all"
     exploiter_strict: bool = False
     exploiter_url_schemes: list[str] = Field(default_factory=lambda: ["http", "https", "ftp", "tftp"])
     spammer_smtp_ports: list[int] = Field(default_factory=lambda: [25, 465, 587])
@@ -599,6 +602,23 @@ class ClusterConfig(_Frozen):
     review_top: int = Field(default=10, ge=0)
 
 
+class ExchangeConfig(_Frozen):
+    """Signing and trust of the provider-customer exchange bundles (docs/security.md).
+
+    Attributes:
+        signing_key: the provider's Ed25519 private key file (PEM, `darkembed keygen`); `$DARKEMBED_SIGNING_KEY`
+            wins over it. Unset: the pipeline creates and keeps one at `<data_root>/keys/exchange-ed25519.pem`.
+        trusted_keys: the providers' public keys a customer accepts bundles from: `ed25519:<base64>` text or
+            paths of `.pub` files.
+        allow_unsigned: accept bundles without a signature (or without a key to check it) with a warning; a
+            signature that fails under a trusted key is refused even then.
+    """
+
+    signing_key: str | None = None
+    trusted_keys: list[str] = Field(default_factory=list)
+    allow_unsigned: bool = False
+
+
 class Config(_Frozen):
     """The whole resolved configuration of a darkembed run."""
 
@@ -620,6 +640,7 @@ class Config(_Frozen):
     adapt: AdaptConfig = AdaptConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     cluster: ClusterConfig = ClusterConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
     experiment: ExperimentConfig | None = None
 
     @model_validator(mode="after")
@@ -703,7 +724,7 @@ _STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 
 
 #: Sections that never change what a stage computes.
-_NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment")
+_NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment", "exchange")
 
 
 def _digest(data: Any) -> str:

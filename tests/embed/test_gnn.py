@@ -424,3 +424,28 @@ def test_batchnorm_running_stats_are_the_updated_days_statistics(days):
     off.update(days[:1])
     off.update(days[1:2])
     assert not torch.allclose(off.model.norm.running_mean, bn.running_mean, atol=1e-3)
+
+
+def test_checkpoint_holds_no_pickle_and_a_planted_one_is_never_loaded(days_nf, tmp_path):
+    import pickle
+
+    from darkembed.embed.gnn.train import CHECKPOINT, CHECKPOINT_TENSORS, LEGACY_CHECKPOINT
+
+    marker = tmp_path / "executed"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "old").mkdir()
+    torch.save({"x": Boom()}, tmp_path / "old" / LEGACY_CHECKPOINT)
+    with pytest.raises(FileNotFoundError, match="never loaded"):
+        GnnTrainer.load(tmp_path / "old")
+    tr = GnnTrainer("igcn", False, CFG)
+    tr.update(days_nf[:1])
+    tr.save(tmp_path / "new")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [CHECKPOINT, CHECKPOINT_TENSORS]
+    (tmp_path / "new" / LEGACY_CHECKPOINT).write_bytes(pickle.dumps(Boom()))
+    back = GnnTrainer.load(tmp_path / "new")
+    assert np.array_equal(back.embed(days_nf[:1])[1], tr.embed(days_nf[:1])[1])
+    assert not marker.exists()

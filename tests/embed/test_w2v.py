@@ -1,10 +1,21 @@
 """i-DarkVec: determinism, incremental updates, resumable chains and canonical transfer."""
 
+import json
+import pickle
+
 import numpy as np
 import pytest
 
 from darkembed.config import W2VConfig
-from darkembed.embed.w2v import IDarkVec, _copy_anchors, extend_provider, seed_from_provider
+from darkembed.embed.w2v import (
+    LEGACY_FILE,
+    STATE_FILE,
+    TENSORS_FILE,
+    IDarkVec,
+    _copy_anchors,
+    extend_provider,
+    seed_from_provider,
+)
 
 CFG = W2VConfig(size=16, window=3, seed=7)
 
@@ -76,6 +87,73 @@ def test_resumed_chain_equals_uninterrupted(tmp_path):
     resumed.update(d2)
     ips = np.array(G1 + G2 + G3, np.uint32)
     np.testing.assert_array_equal(whole.embed(ips)[1], resumed.embed(ips)[1])
+
+
+def test_checkpoint_round_trip_then_a_day_equals_the_in_memory_chain(tmp_path):
+    """Saved after two days, loaded, trained on a third (with new hosts): identical to never saving."""
+    days = [_corpus(tmp_path / f"d{i}.txt", g, seed=i) for i, g in enumerate([[G1, G2], [G1, G3], [G2, G3]])]
+    whole = IDarkVec(CFG)
+    for d in days:
+        whole.update(d)
+    part = IDarkVec(CFG)
+    part.update(days[0])
+    part.update(days[1])
+    part.save(tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [STATE_FILE, TENSORS_FILE]
+    resumed = IDarkVec.load(tmp_path / "ckpt", CFG)
+    st = resumed.update(days[2])
+    ips = np.array(G1 + G2 + G3, np.uint32)
+    np.testing.assert_array_equal(whole.embed(ips)[1], resumed.embed(ips)[1])
+    np.testing.assert_array_equal(whole.output_vectors(ips), resumed.output_vectors(ips))
+    assert st.loss == whole.model.get_latest_training_loss()
+    assert resumed.model.wv.index_to_key == whole.model.wv.index_to_key
+
+
+class _Boom:
+    """Unpickling this writes a marker file: the test fails if the loader ever unpickles."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_planted_pickle_is_never_unpickled(tmp_path):
+    marker = tmp_path / "executed"
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / LEGACY_FILE).write_bytes(pickle.dumps(_Boom(str(marker))))
+    with pytest.raises(FileNotFoundError, match="never loaded"):
+        IDarkVec.load(ck, CFG)
+    # beside a valid checkpoint the pickle is ignored, too
+    m = IDarkVec(CFG)
+    m.update(_corpus(tmp_path / "d1.txt", [G1]))
+    m.save(ck)
+    IDarkVec.load(ck, CFG).update(_corpus(tmp_path / "d2.txt", [G1, G2]))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda s, t: s.write_text("{"), "unreadable JSON"),
+        (lambda s, t: s.write_text(json.dumps({**json.loads(s.read_text()), "format": 0})), "format 0"),
+        (
+            lambda s, t: s.write_text(json.dumps({**json.loads(s.read_text()), "keys": ["1", "1"]})),
+            "distinct",
+        ),
+        (lambda s, t: t.write_bytes(b"\x80\x04junk"), "not a safetensors file"),
+        (lambda s, t: s.write_text(json.dumps({**json.loads(s.read_text()), "keys": ["1"]})), "array"),
+    ],
+)
+def test_malformed_checkpoint_is_refused(tmp_path, edit, message):
+    m = IDarkVec(CFG)
+    m.update(_corpus(tmp_path / "d1.txt", [G1]))
+    m.save(tmp_path / "ck")
+    edit(tmp_path / "ck" / STATE_FILE, tmp_path / "ck" / TENSORS_FILE)
+    with pytest.raises(ValueError, match=message):
+        IDarkVec.load(tmp_path / "ck", CFG)
 
 
 def test_missing_checkpoint_and_size_mismatch_are_clear(tmp_path):

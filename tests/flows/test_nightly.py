@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from darkembed import tracking
-from darkembed.adapt.exchange import load_classifier
+from darkembed.adapt.exchange import LOCAL_KEY, Trust, load_classifier
 from darkembed.config import load_config
 from darkembed.embed.chain import ChainGapError
 from darkembed.layout import Layout
@@ -17,6 +17,7 @@ from darkembed.store import read_manifest
 from flows.nightly import backfill, day_complete, nightly
 
 D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
+PICKLE_MAGIC = {b"\x80" + bytes([v]) for v in range(2, 6)}
 
 
 @pytest.fixture
@@ -61,7 +62,9 @@ def test_backfill_runs_every_stage_and_resumes(world):
         "transfer",
         "align",
     }
-    clf, manifest = load_classifier(res / "bundles" / "classifier", e=cfg.w2v.size)
+    # signed with the key the pipeline created under the data root; a customer trusts its public half
+    trust = Trust.of([f"{cfg.data_path / LOCAL_KEY}.pub"])
+    clf, manifest = load_classifier(res / "bundles" / "classifier", e=cfg.w2v.size, trust=trust)
     assert manifest.kind == "classifier" and "mirai" in clf.classes_
     assert (res / "summary.md").read_text().startswith("# darknet-a -> darknet-b")
     assert sorted(p.name for p in (res / "figures").glob("*.png")) == [
@@ -72,8 +75,13 @@ def test_backfill_runs_every_stage_and_resumes(world):
     fetched = tracking.fetch_bundle(
         "darkembed-darknet-a-classifier-idarkvec", dst=Path(cfg.data_root) / "fetched"
     )
-    clf2, _ = load_classifier(fetched, e=cfg.w2v.size)
+    clf2, _ = load_classifier(fetched, e=cfg.w2v.size, trust=trust)
     assert clf2.classes_ == clf.classes_
+    # No pickle anywhere in the data root (checkpoints are JSON + safetensors): nothing there can run code.
+    files = [f for f in cfg.data_path.rglob("*") if f.is_file()]
+    assert any(f.name == "w2v.safetensors" for f in files)
+    assert not [f for f in files if f.suffix in {".model", ".pt", ".pkl", ".pickle", ".joblib", ".npy"}]
+    assert not [f for f in files if f.suffix != ".safetensors" and f.read_bytes()[:2] in PICKLE_MAGIC]
     # Everything complete: a rerun does nothing.
     assert backfill("2023-01-01", "2023-01-02", config=conf) == []
     parents = [

@@ -229,3 +229,172 @@ def test_events_outside_the_day_do_not_count(tmp_path):
     lines = [x.replace("2023-01-01T10", "2023-01-02T10") if i > 5 else x for i, x in enumerate(lines)]
     got = _labels(lines, tmp_path)
     assert got["192.0.2.30"]["login_attempts"] == 5
+
+
+# --- hostile and damaged input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "port", ["²", "99999999999999999999", "9" * 5000, 2**63, -1, 65536, "22a", "", 22.5, [22], True]
+)
+def test_a_bad_dst_port_skips_that_event_only_and_is_counted_with_file_and_line(tmp_path, caplog, port):
+    lines = new_generation()
+    lines.insert(1, json.dumps({**json.loads(lines[0]), "dst_port": port}))  # line 2: the bad one
+    f = write(tmp_path / "cowrie.json", lines)
+    with caplog.at_level(logging.WARNING):
+        events, report = read_cowrie([f])
+    assert events.height == len(new_generation()) - 1  # every other event kept (minus the ignored kex)
+    assert report.skipped == {"dst_port not a port number": 1}
+    assert [(p.file, p.line) for p in report.problems] == [(str(f), 2)]
+    assert f"{f}:2" in caplog.text and "dst_port not a port number" in caplog.text
+    assert events.filter(pl.col("eventid") == "cowrie.session.connect")["dst_port"].to_list() == [22]
+
+
+def test_string_ports_of_ascii_digits_are_read(tmp_path):
+    line = ev("cowrie.session.connect", "p1", src_ip="192.0.2.1", dst_port="2222")
+    events, report = read_cowrie([write(tmp_path / "c.json", [line])])
+    assert events["dst_port"].to_list() == [2222] and not report.skipped
+
+
+def _corrupt_gzip(tmp_path, lines):
+    """A gzip log with one bit flipped in its deflate stream, past the first quarter, such that reading raises
+    `zlib.error` (not just a CRC mismatch at the end)."""
+    import io
+    import zlib
+
+    # deflate blocks flushed every 100 lines: a flip in a block header mid-stream breaks decoding there
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data, starts = b"", []
+    for i in range(0, len(lines), 100):
+        data += comp.compress(("\n".join(lines[i : i + 100]) + "\n").encode())
+        data += comp.flush(zlib.Z_FULL_FLUSH)
+        starts.append(len(data))
+    data += comp.flush()
+    for pos in [p + k for p in starts[len(starts) // 2 :] for k in range(4)]:
+        for bit in (0x01, 0x02, 0x04, 0x80, 0xFF):
+            trial = bytearray(data)
+            trial[pos] ^= bit
+            try:
+                gzip.GzipFile(fileobj=io.BytesIO(bytes(trial))).read()
+            except zlib.error:
+                path = tmp_path / "cowrie.json.2023-01-01.gz"
+                path.write_bytes(bytes(trial))
+                return path
+            except (OSError, EOFError):
+                continue
+    raise AssertionError("no flip found that breaks the deflate stream")
+
+
+def test_a_damaged_gzip_log_keeps_what_precedes_the_damage_and_reports_where(tmp_path, caplog):
+    lines = [
+        ev("cowrie.login.failed", f"s{i}", src_ip=f"192.0.2.{i % 200 + 1}", username="u", password=f"{i:06d}")
+        for i in range(3000)
+    ]
+    path = _corrupt_gzip(tmp_path, lines)
+    with caplog.at_level(logging.WARNING):
+        events, report = read_cowrie([path])  # no raw zlib.error
+    assert report.damaged == [str(path)]
+    assert 0 < events.height < len(lines)
+    assert events["session"].to_list() == [f"s{i}" for i in range(events.height)]  # a clean prefix
+    (problem,) = [p for p in report.problems if "gzip stream damaged" in p.reason]
+    assert (
+        problem.file == str(path) and "decompressed byte" in problem.reason and "zlib" in caplog.text.lower()
+    )
+
+
+def test_a_gzip_log_cut_short_keeps_its_events(tmp_path):
+    lines = brute_forcer(200)
+    data = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "cowrie.json.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    events, report = read_cowrie([path])
+    assert 0 < events.height < len(lines) and report.damaged == [str(path)]
+
+
+def test_timestamps_are_parsed_per_event_and_failures_counted(tmp_path, caplog):
+    stamps = [
+        "2023-01-01 09:00:00",  # another format first: must not decide the format of the others
+        "2023-01-01T10:00:00.123456Z",
+        "2023-01-01T11:00:00Z",
+        "2023-01-01T12:00:00.5+00:00",
+        "2023-01-01T14:00:00+0200",
+        "yesterday",
+        "2023-01-01T15:00:00.000000Z",
+    ]
+    lines = [ev("cowrie.login.failed", "t1", ts=t, src_ip="192.0.2.9") for t in stamps]
+    f = write(tmp_path / "cowrie.json", lines)
+    with caplog.at_level(logging.WARNING):
+        events, report = read_cowrie([f])
+    got = [None if t is None else t.strftime("%H:%M:%S.%f") for t in events["ts"].to_list()]
+    assert got == ["09:00:00.000000", "10:00:00.123456", "11:00:00.000000", "12:00:00.500000",
+                   "12:00:00.000000", None, "15:00:00.000000"]  # fmt: skip
+    assert report.bad_timestamps == 1
+    assert [(p.file, p.line) for p in report.problems] == [(str(f), 6)]
+    assert f"{f}:6" in caplog.text
+
+
+def test_a_utf8_byte_order_mark_does_not_drop_the_first_event(tmp_path):
+    f = tmp_path / "cowrie.json"
+    f.write_bytes(b"\xef\xbb\xbf" + ("\n".join(brute_forcer(11)) + "\n").encode())
+    events, report = read_cowrie([f])
+    assert events.height == 12 and not report.problems
+    assert events["eventid"][0] == "cowrie.session.connect"
+
+
+# --- rotated logs and tunnel bots ---------------------------------------------------------------------------------
+
+
+def test_a_day_pattern_finds_the_rotated_gzipped_log_and_reports_missing_days(tmp_path):
+    from darkembed.labels.cowrie import find_cowrie_logs
+
+    write(tmp_path / "cowrie.json.2018-06-12.gz", brute_forcer(3), gz=True)
+    write(tmp_path / "cowrie.json.2018-06-13", brute_forcer(3))
+    write(tmp_path / "cowrie.json.2018-06-13.gz", brute_forcer(3), gz=True)
+    pattern = str(tmp_path / "cowrie.json.{day:%Y-%m-%d}")
+    days = [dt.date(2018, 6, d) for d in (12, 13, 14)]
+    found = [find_cowrie_logs([pattern.format(day=d)]) for d in days]
+    assert found[0] == ([tmp_path / "cowrie.json.2018-06-12.gz"], [])
+    assert found[1] == ([tmp_path / "cowrie.json.2018-06-13"], [])  # the plain file; its .gz copy not twice
+    assert found[2] == ([], [str(tmp_path / "cowrie.json.2018-06-14")])
+
+
+def test_the_labels_stage_warns_about_and_returns_a_missing_honeypot_day(tmp_path):
+    from darkembed.config import load_config
+    from tasks.labels import cowrie_files
+
+    write(tmp_path / "cowrie.json.2023-01-01.gz", brute_forcer(3), gz=True)
+    cfg = load_config(
+        overrides={
+            "networks": [{"name": "hp", "kind": "honeypot", "cowrie": [str(tmp_path / "cowrie.json.{day}")]}],
+            "pairs": [],
+        }
+    )
+    assert cowrie_files(cfg, dt.date(2023, 1, 1)) == ([tmp_path / "cowrie.json.2023-01-01.gz"], [])
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = seen.append  # Prefect's logging setup may keep task-module records from the root logger
+    logging.getLogger("tasks.labels").addHandler(handler)
+    try:
+        files, missing = cowrie_files(cfg, dt.date(2023, 1, 2))
+    finally:
+        logging.getLogger("tasks.labels").removeHandler(handler)
+    assert files == [] and missing == [str(tmp_path / "cowrie.json.2023-01-02")]
+    (record,) = seen
+    assert record.levelno == logging.WARNING and "no Cowrie log matches" in record.getMessage()
+    assert "cowrie.json.2023-01-02" in record.getMessage()
+
+
+def test_tunnel_bots_with_only_successful_logins_are_brute_forcers_only_when_all_attempts_count(tmp_path):
+    bot = [ev("cowrie.session.connect", f"b{i}", src_ip="192.0.2.80") for i in range(20)]
+    bot += [ev("cowrie.login.success", f"b{i}", username="root", password="x") for i in range(20)]
+    bot += [ev("cowrie.direct-tcpip.request", f"b{i}", dst_ip="203.0.113.25", dst_port=25) for i in range(20)]
+    lines = bot + brute_forcer(11, "192.0.2.30", "s30")
+    papers = _labels(lines, tmp_path)
+    assert papers["192.0.2.80"]["brute-forcer"] and papers["192.0.2.80"]["spammer"]
+    failed = _labels(lines, tmp_path, bruteforce_count="failed")
+    assert not failed["192.0.2.80"]["brute-forcer"] and failed["192.0.2.80"]["spammer"]
+    assert failed["192.0.2.30"]["brute-forcer"]  # 11 failures still count
+    mixed = brute_forcer(6, "192.0.2.31", "s31")
+    mixed += [ev("cowrie.login.success", "s31", src_ip="192.0.2.31", username="a", password="b")] * 6
+    assert _labels(mixed, tmp_path)["192.0.2.31"]["brute-forcer"]  # 12 attempts
+    assert not _labels(mixed, tmp_path, bruteforce_count="failed")["192.0.2.31"]["brute-forcer"]  # 6 failures

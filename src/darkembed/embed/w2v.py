@@ -17,6 +17,7 @@ deterministically; the default configuration uses one worker.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,7 +29,12 @@ from darkembed.config import W2VConfig
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "w2v.model"
+#: The checkpoint: vocabulary, counters and hyper-parameters (JSON) and the arrays (safetensors). No pickle.
+STATE_FILE = "w2v.json"
+TENSORS_FILE = "w2v.safetensors"
+CHECKPOINT_FORMAT = 1
+#: gensim's pickled checkpoint of earlier releases: recognised to say why it is not loaded, never opened.
+LEGACY_FILE = "w2v.model"
 
 
 @dataclass
@@ -146,27 +152,150 @@ class IDarkVec:
         return self.model.syn1neg[idx].astype(np.float32, copy=True)
 
     def save(self, directory: str | Path) -> Path:
-        """Save the checkpoint (gensim's own format, kept inside the data root; never exchanged)."""
+        """Save the checkpoint: `w2v.safetensors` (arrays) and `w2v.json` (vocabulary, counters, hyper-parameters).
+
+        Nothing is pickled, so a checkpoint planted in a shared data root cannot run code when the next day loads
+        it (see docs/security.md). Returns the JSON file's path.
+        """
+        if self.model is None:
+            raise RuntimeError("the model has not been trained on any day yet; nothing to save")
+        from safetensors.numpy import save_file
+
+        m, kv = self.model, self.model.wv
+        if m.hs:
+            raise ValueError(
+                "hierarchical-softmax models are not checkpointed (i-DarkVec uses negative sampling)"
+            )
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        self.model.save(str(d / MODEL_FILE))
-        return d / MODEL_FILE
+        rng = m.random.get_state()
+        arrays = {
+            "vectors": np.ascontiguousarray(kv.vectors, dtype=np.float32),
+            "syn1neg": np.ascontiguousarray(m.syn1neg, dtype=np.float32),
+            "cum_table": np.ascontiguousarray(m.cum_table, dtype=np.uint32),
+            "count": np.ascontiguousarray(kv.expandos["count"], dtype=np.int64),
+            "sample_int": np.ascontiguousarray(kv.expandos["sample_int"], dtype=np.uint32),
+            "vectors_lockf": np.ascontiguousarray(kv.vectors_lockf, dtype=np.float32),
+            "random_keys": np.ascontiguousarray(rng[1], dtype=np.uint32),
+        }
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "params": {k: getattr(m, k) for k in _SCALARS},
+            "random": {"pos": int(rng[2]), "has_gauss": int(rng[3]), "cached_gaussian": float(rng[4])},
+            "keys": list(kv.index_to_key),
+        }
+        # Arrays first, JSON last (its presence marks a complete checkpoint; the stage writes into a fresh
+        # temporary partition in any case).
+        save_file(arrays, str(d / TENSORS_FILE))
+        tmp = d / f".{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(d / STATE_FILE)
+        return d / STATE_FILE
 
     @classmethod
     def load(cls, directory: str | Path, cfg: W2VConfig) -> IDarkVec:
-        """Continue from a checkpoint written by `save`."""
-        from gensim.models import Word2Vec
+        """Continue from a checkpoint written by `save` (reads only `w2v.json` and `w2v.safetensors`).
 
-        path = Path(directory) / MODEL_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no i-DarkVec checkpoint; run the previous day first")
-        model = Word2Vec.load(str(path))
-        if model.vector_size != cfg.size:
-            raise ValueError(
-                f"{path}: checkpoint has vector size {model.vector_size}, config asks {cfg.size}"
+        Raises:
+            FileNotFoundError: no checkpoint in `directory` (a legacy pickled `w2v.model` is never loaded).
+            ValueError: the checkpoint is malformed, or its vector size is not `cfg.size`.
+        """
+        d = Path(directory)
+        state, tensors = d / STATE_FILE, d / TENSORS_FILE
+        if not state.is_file() or not tensors.is_file():
+            legacy = d / LEGACY_FILE
+            hint = (
+                f" ({legacy.name} there is an old pickled checkpoint, which is never loaded since it could run "
+                "code: restart the chain from its first day)"
+                if legacy.exists()
+                else ""
             )
-        model.workers = cfg.workers
+            raise FileNotFoundError(f"{state}: no i-DarkVec checkpoint; run the previous day first{hint}")
+        model = _rebuild(state, tensors, cfg)
         return cls(cfg, model)
+
+
+#: Word2Vec attributes (numbers, flags) a checkpoint restores; the arrays and the vocabulary are stored apart.
+_SCALARS = (
+    "vector_size", "layer1_size", "window", "negative", "ns_exponent", "sample", "min_count", "max_vocab_size",
+    "max_final_vocab", "effective_min_count", "sg", "hs", "cbow_mean", "null_word", "sorted_vocab", "seed",
+    "alpha", "min_alpha", "min_alpha_yet_reached", "epochs", "batch_words", "shrink_windows", "compute_loss",
+    "corpus_count", "corpus_total_words", "running_training_loss", "train_count", "total_train_time",
+)  # fmt: skip
+
+
+def _rebuild(state: Path, tensors: Path, cfg: W2VConfig):
+    """A gensim Word2Vec rebuilt from the JSON state and the safetensors arrays, checked before use."""
+    from gensim.models import KeyedVectors, Word2Vec
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"{state}: not a valid i-DarkVec checkpoint: {why}; rerun the day that wrote it")
+
+    try:
+        meta = json.loads(state.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise bad(f"unreadable JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise bad(
+            f"format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {CHECKPOINT_FORMAT}"
+        )
+    params, rnd, keys = meta.get("params"), meta.get("random"), meta.get("keys")
+    if not isinstance(params, dict) or set(params) != set(_SCALARS):
+        raise bad("the hyper-parameters are incomplete")
+    if any(not isinstance(v, int | float | bool | type(None)) for v in params.values()):
+        raise bad("a hyper-parameter is not a number")
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys):
+        raise bad("the vocabulary is not a list of distinct strings")
+    if not isinstance(rnd, dict) or set(rnd) != {"pos", "has_gauss", "cached_gaussian"}:
+        raise bad("the random state is incomplete")
+    if params["vector_size"] != cfg.size:
+        raise ValueError(
+            f"{state}: checkpoint has vector size {params['vector_size']}, config asks {cfg.size}"
+        )
+    try:
+        arr = load_file(str(tensors))
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise bad(f"{tensors.name} is not a safetensors file ({exc})") from None
+    n, e = len(keys), int(params["vector_size"])
+    want = {
+        "vectors": ("float32", (n, e)),
+        "syn1neg": ("float32", (n, e)),
+        "cum_table": ("uint32", (n,)),
+        "count": ("int64", (n,)),
+        "sample_int": ("uint32", (n,)),
+        "vectors_lockf": ("float32", None),
+        "random_keys": ("uint32", (624,)),
+    }
+    if set(arr) != set(want):
+        raise bad(f"arrays {sorted(arr)}, expected {sorted(want)}")
+    for name, (dtype, shape) in want.items():
+        a = arr[name]
+        if (dtype is not None and a.dtype.name != dtype) or (shape is not None and a.shape != shape):
+            raise bad(f"array {name} is {a.dtype.name}{list(a.shape)}")
+
+    model = Word2Vec(
+        vector_size=e, sg=int(params["sg"]), hs=int(params["hs"]), negative=int(params["negative"]),
+        seed=int(params["seed"]), workers=cfg.workers,
+    )  # fmt: skip
+    for k, v in params.items():
+        setattr(model, k, v)
+    model.workers = cfg.workers
+    kv = KeyedVectors(e, count=0)
+    kv.index_to_key = keys
+    kv.key_to_index = {k: i for i, k in enumerate(keys)}
+    kv.vectors = arr["vectors"]
+    kv.vectors_lockf = arr["vectors_lockf"]
+    kv.expandos = {"count": arr["count"], "sample_int": arr["sample_int"]}
+    model.wv = kv
+    model.syn1neg = arr["syn1neg"]
+    model.cum_table = arr["cum_table"]
+    random = np.random.RandomState()
+    random.set_state(("MT19937", arr["random_keys"], int(rnd["pos"]), int(rnd["has_gauss"]),
+                      float(rnd["cached_gaussian"])))  # fmt: skip
+    model.random = random
+    return model
 
 
 def seed_from_provider(

@@ -13,15 +13,28 @@ Reading rules:
     * Event ids that labelling does not use (`cowrie.client.kex`, unknown future ids, ...) are ignored
       (counted), but their `src_ip` still serves the session map.
     * A line that is not a JSON object with an `eventid` is reported with file and line and skipped; a file in
-      which no line is one (binary junk, another format) raises `CowrieLogError` naming the file.
+      which no line is one (binary junk, another format) raises `CowrieLogError` naming the file. A UTF-8 byte
+      order mark at the start of a file is skipped.
+    * An event whose `dst_port` is present but not a port number (not an integer in 0..65535: `"²"`, 20 digits,
+      2**63, ...) is skipped and counted by reason, with file and line (`CowrieReport.skipped`, `problems`).
+    * Timestamps are parsed per event with explicit ISO 8601 formats (`T` or space, optional fraction, `Z`, an
+      offset or none for UTC); an unreadable one leaves that event's `ts` null and is counted
+      (`CowrieReport.bad_timestamps`, first places in `problems`).
+    * A damaged gzip stream (corrupt byte, cut file) keeps every event decoded before the damage and reports
+      the file, the line and the decompressed byte offset where reading stopped.
 Parsing is one `orjson.loads` per line into column lists; the columns are then converted in polars.
 """
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import glob
 import gzip
 import logging
+import os
+import zlib
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +108,10 @@ class CowrieReport:
         events: events kept (with an IPv4 source).
         ignored: events with an event id that labelling does not use.
         no_src_ip: kept-kind events dropped because their session has no IPv4 source.
-        problems: malformed lines, with file and line.
+        skipped: events skipped for a bad field, by reason (e.g. `dst_port not a port number`).
+        bad_timestamps: events whose timestamp is missing or in no known format (kept with a null `ts`).
+        damaged: files whose gzip stream is damaged (events before the damage are kept).
+        problems: malformed lines, skipped events, unreadable timestamps and damage, with file and line.
     """
 
     files: list[str] = field(default_factory=list)
@@ -103,6 +119,9 @@ class CowrieReport:
     events: int = 0
     ignored: int = 0
     no_src_ip: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    bad_timestamps: int = 0
+    damaged: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -114,14 +133,26 @@ def _open_lines(path: Path) -> Iterable[bytes]:
     return open(path, "rb")
 
 
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
+#: Timestamp formats tried per event, in order (a trailing `Z` is read as `+00:00`; no offset means UTC).
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%z",
+    "%Y-%m-%d %H:%M:%S%.f%z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+)
+
+BAD_PORT = "dst_port not a port number"
+
+
+def _port(value: object) -> int | None:
+    """A port number from an int or a string of ASCII digits; None when absent; -1 when present but invalid."""
+    if value is None:
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and 0 < len(value) <= 5 and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    return -1
 
 
 def _as_float(value: object) -> float | None:
@@ -131,6 +162,30 @@ def _as_float(value: object) -> float | None:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+def find_cowrie_logs(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
+    """The Cowrie log files of glob patterns (a day's `cowrie` inputs), rotated-and-gzipped ones included.
+
+    A pattern that matches no file is tried again with `.gz` appended (`cowrie.json.2018-06-12` finds
+    `cowrie.json.2018-06-12.gz`, the usual result of log rotation), so one pattern serves sensors that gzip their
+    rotated logs and those that do not. A day logged both plain and gzipped is read
+    once: the `.gz` fallback applies only when the pattern itself matches nothing.
+
+    Returns:
+        `(files, missing)`: the files, sorted and de-duplicated, and the patterns that matched no file at all.
+    """
+    found: set[Path] = set()
+    missing: list[str] = []
+    for pattern in patterns:
+        hits = [Path(x) for x in glob.glob(os.path.expanduser(pattern), recursive=True) if Path(x).is_file()]
+        if not hits and not pattern.endswith(".gz"):
+            hits = [Path(x) for x in glob.glob(os.path.expanduser(pattern + ".gz"), recursive=True)]
+            hits = [h for h in hits if h.is_file()]
+        if not hits:
+            missing.append(pattern)
+        found.update(hits)
+    return sorted(found), missing
 
 
 def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport]:
@@ -150,15 +205,20 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
         k: [] for k in ("ts", "src", *_STR_FIELDS, "dst_port", "duplicate", "duration_s")
     }
     kept_kind: list[bool] = []
-    for path in map(Path, paths):
+    where: list[tuple[int, int]] = []  # (file index, line) of each event, to report unreadable timestamps
+    skipped: Counter[str] = Counter()
+    for file_no, path in enumerate(map(Path, paths)):
         if not path.is_file():
             raise CowrieLogError(f"{path}: Cowrie log not found")
         report.files.append(str(path))
-        nonblank = good = lineno = 0
+        nonblank = good = lineno = offset = 0
         first_problem = len(report.problems)
         try:
             with _open_lines(path) as fh:  # type: ignore[attr-defined]
                 for lineno, raw in enumerate(fh, 1):
+                    offset += len(raw)
+                    if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                        raw = raw[len(codecs.BOM_UTF8) :]
                     if not raw.strip():
                         continue
                     nonblank += 1
@@ -180,6 +240,15 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
                         )
                         continue
                     good += 1
+                    port = _port(ev.get("dst_port"))
+                    if port == -1:
+                        skipped[BAD_PORT] += 1
+                        report.problems.append(
+                            Problem(
+                                str(path), lineno, repr(ev.get("dst_port"))[:80], f"event skipped: {BAD_PORT}"
+                            )
+                        )
+                        continue
                     eid = ev["eventid"]
                     keep = eid in KEPT_EVENTS
                     if not keep:
@@ -192,7 +261,8 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
                     for k in _STR_FIELDS:
                         v = ev.get(k)
                         cols[k].append(v if isinstance(v, str) else None)
-                    cols["dst_port"].append(_as_int(ev.get("dst_port")))
+                    cols["dst_port"].append(port)
+                    where.append((file_no, lineno))
                     if eid == DOWNLOAD:
                         dup = ev.get("duplicate")
                         if dup is None and "unique" in ev:
@@ -207,18 +277,30 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
                         )
                     else:
                         cols["duration_s"].append(None)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            if not good:
+        except (OSError, EOFError, zlib.error) as exc:
+            if not good and not isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
                 raise CowrieLogError(f"{path}: cannot read Cowrie log: {exc}") from exc
-            report.problems.append(Problem(str(path), lineno, "", f"file cut off: {exc}"))
+            # A damaged or cut gzip stream: what was decoded before the damage is kept.
+            report.damaged.append(str(path))
+            report.problems.append(
+                Problem(
+                    str(path),
+                    lineno,
+                    "",
+                    f"gzip stream damaged after decompressed byte {offset}, line {lineno} "
+                    f"({'zlib.error' if isinstance(exc, zlib.error) else type(exc).__name__}: {exc}); the {good} "
+                    "events before it are kept, the rest of the file is lost",
+                )
+            )
         report.lines += nonblank
         if nonblank and not good:
             raise CowrieLogError(
                 f"{path}: not a Cowrie JSON log: none of its {nonblank} lines is a JSON event "
                 f"(first: {report.problems[first_problem].reason})"
             )
+    report.skipped = dict(skipped)
     for p in report.problems[:MAX_LOGGED_PROBLEMS]:
-        log.warning("cowrie: malformed line skipped: %s", p)
+        log.warning("cowrie: %s", p)
     if len(report.problems) > MAX_LOGGED_PROBLEMS:
         log.warning(
             "cowrie: %d more malformed lines (all in the report)", len(report.problems) - MAX_LOGGED_PROBLEMS
@@ -233,6 +315,8 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
             "duplicate": pl.Series(cols["duplicate"], dtype=pl.Boolean),
             "duration_s": pl.Series(cols["duration_s"], dtype=pl.Float64),
             "keep": pl.Series(kept_kind, dtype=pl.Boolean),
+            "_file": pl.Series([w[0] for w in where], dtype=pl.Int32),
+            "_line": pl.Series([w[1] for w in where], dtype=pl.Int64),
         }
     )
     raw = raw.with_columns(src_ip=str_to_ipv4(raw["src"]))
@@ -260,24 +344,49 @@ def read_cowrie(paths: Iterable[str | Path]) -> tuple[pl.DataFrame, CowrieReport
     missing = events["src_ip"].null_count()
     report.no_src_ip = missing
     events = events.filter(pl.col("src_ip").is_not_null())
-    events = events.with_columns(
-        pl.col("ts")
-        .str.replace(r"Z$", "+00:00")
-        .str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
-        .alias("ts"),
-        pl.col("dst_port").cast(pl.Int32, strict=False),
-    ).select([pl.col(k).cast(t) for k, t in COWRIE_EVENTS.items()])
+    events = events.with_columns(_parse_ts(pl.col("ts")).alias("_parsed"), pl.col("dst_port").cast(pl.Int32))
+    bad_ts = events.filter(pl.col("_parsed").is_null())
+    report.bad_timestamps = bad_ts.height
+    if bad_ts.height:
+        shown = bad_ts.head(MAX_LOGGED_PROBLEMS)
+        for f, line, text in shown.select("_file", "_line", "ts").iter_rows():
+            problem = Problem(
+                report.files[f], line, str(text)[:80], "timestamp missing or in no known format"
+            )
+            report.problems.append(problem)
+            log.warning("cowrie: %s", problem)
+        log.warning(
+            "cowrie: %d events without a readable timestamp (kept, counted in every day; formats read: %s)",
+            bad_ts.height,
+            ", ".join(TIMESTAMP_FORMATS),
+        )
+    events = events.with_columns(pl.col("_parsed").alias("ts")).select(
+        [pl.col(k).cast(t) for k, t in COWRIE_EVENTS.items()]
+    )
     report.events = events.height
     log.info(
-        "cowrie: %d files, %d lines, %d events kept, %d ignored, %d without a source, %d malformed",
+        "cowrie: %d files, %d lines, %d events kept, %d ignored, %d without a source, %d skipped %s, "
+        "%d without a readable timestamp, %d damaged files, %d problems",
         len(report.files),
         report.lines,
         report.events,
         report.ignored,
         report.no_src_ip,
+        sum(report.skipped.values()),
+        report.skipped or "",
+        report.bad_timestamps,
+        len(report.damaged),
         len(report.problems),
     )
     return events, report
+
+
+def _parse_ts(text: pl.Expr) -> pl.Expr:
+    """ISO 8601 strings to UTC datetimes, format by format for each value (never inferred from the first)."""
+    norm = text.str.strip_chars().str.replace(r"Z$", "+00:00")
+    return pl.coalesce(
+        [norm.str.to_datetime(f, time_unit="us", time_zone="UTC", strict=False) for f in TIMESTAMP_FORMATS]
+    )
 
 
 #: Columns of the frame `honeypot_labels` returns.
@@ -307,7 +416,8 @@ def honeypot_labels(
         One row per source with at least one counted event; columns `HONEYPOT_COLUMNS`: `login_attempts`
         (failed + successful logins), `logins` (successful), `downloads` (file downloads that qualify: any, or
         in strict mode those with an accepted URL scheme), `smtp_requests` (direct-tcpip requests to an SMTP
-        port), and the flags `brute-forcer` (attempts > `bruteforce_more_than`), `exploiter` (logins >= 1 and
+        port), and the flags `brute-forcer` (attempts > `bruteforce_more_than`; failed ones only when
+        `bruteforce_count` is `failed`), `exploiter` (logins >= 1 and
         downloads >= 1) and `spammer` (smtp_requests >= `spammer_min_requests`; never when that is None).
         Sorted by `src_ip`.
     """
@@ -334,9 +444,10 @@ def honeypot_labels(
         if cfg.spammer_min_requests is not None
         else pl.lit(False)
     )
+    attempts = pl.col("login_attempts") - (pl.col("logins") if cfg.bruteforce_count == "failed" else 0)
     return (
         counts.with_columns(
-            (pl.col("login_attempts") > cfg.bruteforce_more_than).alias("brute-forcer"),
+            (attempts > cfg.bruteforce_more_than).alias("brute-forcer"),
             ((pl.col("logins") >= 1) & (pl.col("downloads") >= 1)).alias("exploiter"),
             spammer.alias("spammer"),
         )

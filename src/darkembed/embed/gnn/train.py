@@ -1,7 +1,7 @@
 """Training, inference and checkpoints of GCN, i-GCN, GCN-GRU and i-GCN-GRU (REFERENCE.md 4.5-4.7, 7.1, 7.6).
 
 Reads: daily PyG graphs (`darkembed.graph.to_pyg`) and, to continue a chain, the previous day's checkpoint
-directory. Writes: `checkpoint.pt` into the directory the caller gives (`<root>/models/method=<m>/network=<net>/
+directory. Writes: `checkpoint.json` and `checkpoint.safetensors` into the directory the caller gives (`<root>/models/method=<m>/network=<net>/
 day=<d>/`): model, optimiser and vocabulary state, so that day d + 1 resumes from day d exactly.
 
 Schedules (REFERENCE.md 4.7 with the fixes of 7.1 and the defaults of 7.6):
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import logging
 import math
 import os
@@ -50,8 +51,12 @@ log = logging.getLogger(__name__)
 
 Method = Literal["gcn", "igcn", "gcngru", "igcngru"]
 METHODS: tuple[str, ...] = ("gcn", "igcn", "gcngru", "igcngru")
-CHECKPOINT = "checkpoint.pt"
-_FORMAT = 1
+#: The checkpoint: settings and chain position (JSON) and every tensor (safetensors). No pickle.
+CHECKPOINT = "checkpoint.json"
+CHECKPOINT_TENSORS = "checkpoint.safetensors"
+#: The pickled `torch.save` checkpoint of earlier releases: recognised to say why it is not loaded, never opened.
+LEGACY_CHECKPOINT = "checkpoint.pt"
+_FORMAT = 2
 
 
 class Vocabulary:
@@ -489,10 +494,33 @@ class GnnTrainer:
         return target.host_ip, z[: target.num_hosts].float().cpu().numpy()
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write `checkpoint.pt` (model, optimiser, vocabulary, chain position) into `directory`; returns its path."""
+        """Write the checkpoint into `directory`: `checkpoint.safetensors` (model, optimiser and vocabulary
+        tensors) and `checkpoint.json` (configuration, chain position, optimiser settings); returns the JSON path.
+
+        Nothing is pickled (not even through `torch.save`): a planted checkpoint cannot run code when loaded.
+        """
+        from safetensors.torch import save_file
+
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        state = {
+        tensors: dict[str, torch.Tensor] = {}
+        if self.vocab is not None:
+            tensors["vocab/keys"] = torch.from_numpy(self.vocab.keys.copy())
+            tensors["vocab/last_seen"] = torch.from_numpy(self.vocab.last_seen.copy())
+        opt_meta = None
+        if self.model is not None and self.optimizer is not None:
+            for k, v in self.model.state_dict().items():
+                tensors[f"model/{k}"] = v.detach().cpu().contiguous().clone()
+            osd = self.optimizer.state_dict()
+            scalars: dict[str, dict[str, Any]] = {}
+            for idx, entry in osd["state"].items():
+                for name, v in entry.items():
+                    if isinstance(v, torch.Tensor):
+                        tensors[f"optim/{idx}/{name}"] = v.detach().cpu().contiguous().clone()
+                    else:
+                        scalars.setdefault(str(idx), {})[name] = v
+            opt_meta = {"param_groups": osd["param_groups"], "scalars": scalars}
+        meta = {
             "format": _FORMAT,
             "method": self.method,
             "features": self.features,
@@ -501,16 +529,16 @@ class GnnTrainer:
             "in_dim": self.in_dim,
             "n_updates": self.n_updates,
             "frozen": self.frozen,
-            "vocab_keys": None if self.vocab is None else torch.from_numpy(self.vocab.keys.copy()),
-            "vocab_last_seen": None if self.vocab is None else torch.from_numpy(self.vocab.last_seen.copy()),
-            "model": None if self.model is None else self.model.state_dict(),
-            "optimizer": None if self.optimizer is None else self.optimizer.state_dict(),
+            "has_vocab": self.vocab is not None,
+            "optimizer": opt_meta,
         }
-        out = d / CHECKPOINT
+        tmp = d / f".{CHECKPOINT_TENSORS}.tmp-{os.getpid()}"
+        save_file(tensors, str(tmp))
+        os.replace(tmp, d / CHECKPOINT_TENSORS)
         tmp = d / f".{CHECKPOINT}.tmp-{os.getpid()}"
-        torch.save(state, tmp)
-        os.replace(tmp, out)
-        return out
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, d / CHECKPOINT)
+        return d / CHECKPOINT
 
     @classmethod
     def load(
@@ -521,20 +549,38 @@ class GnnTrainer:
     ) -> GnnTrainer:
         """A trainer continuing from the checkpoint in `directory` (written by `save`), on `device`.
 
+        Reads only `checkpoint.json` and `checkpoint.safetensors` (a legacy pickled `checkpoint.pt` is never
+        opened).
+
         Args:
             directory: the checkpoint's directory.
             device: where to run; CUDA when present, else CPU, when None.
             cfg: continue with this configuration (schedules, learning rate, ...) instead of the checkpoint's;
                 its layer sizes must be the checkpoint's.
         """
-        path = Path(directory) / CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: no GNN checkpoint here; run the previous day (or start the chain)"
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path, tpath = Path(directory) / CHECKPOINT, Path(directory) / CHECKPOINT_TENSORS
+        if not path.is_file() or not tpath.is_file():
+            legacy = Path(directory) / LEGACY_CHECKPOINT
+            hint = (
+                f" ({legacy.name} there is an old pickled checkpoint, never loaded since it could run code: "
+                "restart the chain from its first day)"
+                if legacy.exists()
+                else ""
             )
-        st = torch.load(path, map_location="cpu", weights_only=True)
-        if st.get("format") != _FORMAT:
-            raise ValueError(f"{path}: checkpoint format {st.get('format')!r}, expected {_FORMAT}")
+            raise FileNotFoundError(
+                f"{path}: no GNN checkpoint here; run the previous day (or start the chain){hint}"
+            )
+        try:
+            st = json.loads(path.read_text())
+            tensors = load_file(str(tpath))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, SafetensorError, OSError) as exc:
+            raise ValueError(f"{path}: unreadable checkpoint ({exc}); rerun the day that wrote it") from None
+        if not isinstance(st, dict) or st.get("format") != _FORMAT:
+            got = st.get("format") if isinstance(st, dict) else None
+            raise ValueError(f"{path}: checkpoint format {got!r}, expected {_FORMAT}")
         saved = GnnConfig.model_validate(st["cfg"])
         if cfg is not None:
             arch = ("hidden", "embedding_dim", "predictor_hidden")
@@ -547,13 +593,26 @@ class GnnTrainer:
         tr = cls(st["method"], st["features"], cfg or saved, device, seed=st["seed"])
         tr.n_updates = int(st["n_updates"])
         tr.frozen = bool(st["frozen"])
-        if st["vocab_keys"] is not None:
-            tr.vocab = Vocabulary(st["vocab_keys"].numpy(), st["vocab_last_seen"].numpy())
-        if st["model"] is not None:
+        if st["has_vocab"]:
+            tr.vocab = Vocabulary(tensors["vocab/keys"].numpy(), tensors["vocab/last_seen"].numpy())
+        if st["optimizer"] is not None:
             tr._build(st["in_dim"], torch.Generator().manual_seed(0))
             assert tr.model is not None and tr.optimizer is not None
-            tr.model.load_state_dict(st["model"])
-            tr.optimizer.load_state_dict(st["optimizer"])
+            model_sd = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+            ostate: dict[int, dict[str, Any]] = {}
+            for k, v in tensors.items():
+                if k.startswith("optim/"):
+                    _, idx, name = k.split("/", 2)
+                    ostate.setdefault(int(idx), {})[name] = v
+            for idx, extra in st["optimizer"]["scalars"].items():
+                ostate.setdefault(int(idx), {}).update(extra)
+            try:
+                tr.model.load_state_dict(model_sd)
+                tr.optimizer.load_state_dict(
+                    {"state": ostate, "param_groups": st["optimizer"]["param_groups"]}
+                )
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise ValueError(f"{path}: the checkpoint does not fit the model: {exc}") from None
             tr.model.eval()
         return tr
 
