@@ -4,7 +4,6 @@ one commit per network-day that moves the staged part files into the `packets` p
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from prefect import task
@@ -14,6 +13,7 @@ from darkembed.config import Config
 from darkembed.ingest import IngestReport, expand_inputs, ingest_file
 from darkembed.ingest.files import commit_day, part_names, staging_dir
 from darkembed.layout import Layout
+from darkembed.store import release_scratch
 from tasks.common import io_errors_only
 
 
@@ -76,7 +76,7 @@ def commit_packets(config: Config, network: str, day: dt.date, plan: dict, repor
 
 
 def discard_staging(plan: dict) -> None:
-    shutil.rmtree(plan["staging"], ignore_errors=True)
+    release_scratch(Path(plan["staging"]))
 
 
 def _report(row: dict) -> IngestReport:
