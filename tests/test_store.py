@@ -248,3 +248,17 @@ def test_a_reader_holds_the_version_it_continues_from(tmp_path):
     finally:
         release.set()
         p.join(20)
+
+
+def test_a_folder_input_is_compared_by_its_files(tmp_path):
+    from darkembed.store import stale_reason
+
+    folder = tmp_path / "scanners"
+    folder.mkdir()
+    (folder / "censys.txt").write_text("1.2.3.0/24\n")
+    part = Layout(tmp_path / "data").labels("n", "2023-01-01")
+    with write_partition(part, dataset="labels", inputs=[folder]) as w:
+        w.write_table("labels.parquet", _table(1))
+    assert stale_reason(part) is None
+    (folder / "shodan.txt").write_text("5.6.7.0/24\n")
+    assert stale_reason(part) == f"input directory {folder} changed (shodan.txt)"

@@ -119,11 +119,25 @@ def edge_digest(path: Path, st: os.stat_result | None = None) -> str:
     return h.hexdigest()
 
 
+def _listing(d: Path) -> dict[str, list[int]]:
+    """The regular files under directory `d` (hidden ones excepted): relative path -> [size, mtime_ns]."""
+    out = {}
+    for f in sorted(d.rglob("*")):
+        rel = f.relative_to(d)
+        if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+            st = f.stat()
+            out[str(rel)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
 def _input_record(p: str | Path) -> dict[str, Any]:
-    """What an input is now: a partition by its manifest digest, a file by size, mtime (ns) and edge digest."""
+    """What an input is now: a partition by its manifest digest, another directory (e.g. a scanner list
+    folder) by its files' sizes and times, a file by size, mtime (ns) and edge digest."""
     p = Path(p)
     if p.is_dir():
-        return {"partition": str(p), "manifest": manifest_digest(p)}
+        if is_complete(p):
+            return {"partition": str(p), "manifest": manifest_digest(p)}
+        return {"directory": str(p), "files": _listing(p)}
     try:
         st = p.stat()
         return {"path": str(p), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "edges": edge_digest(p, st)}
@@ -133,7 +147,7 @@ def _input_record(p: str | Path) -> dict[str, Any]:
 
 def input_key(record: Mapping[str, Any]) -> str:
     """The identity of a recorded input: its path."""
-    return str(record.get("partition") or record.get("path"))
+    return str(record.get("partition") or record.get("directory") or record.get("path"))
 
 
 def changed_inputs(manifest: Mapping[str, Any], expected: list[str | Path] | None = None) -> list[str]:
@@ -161,6 +175,15 @@ def changed_inputs(manifest: Mapping[str, Any], expected: list[str | Path] | Non
                 reasons.append(f"input partition {key} is gone")
             elif now != rec.get("manifest"):
                 reasons.append(f"input partition {key} was rebuilt")
+            continue
+        if "directory" in rec:
+            now_files = _listing(Path(key)) if Path(key).is_dir() else None
+            if now_files is None:
+                reasons.append(f"input directory {key} is gone")
+            elif now_files != rec.get("files"):
+                was = rec.get("files") or {}
+                diff = sorted(k for k in set(was) | set(now_files) if was.get(k) != now_files.get(k))
+                reasons.append(f"input directory {key} changed ({', '.join(diff)})")
             continue
         try:
             st = os.stat(key)
