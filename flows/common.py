@@ -8,8 +8,8 @@ from typing import Any
 
 from darkembed import tracking
 from darkembed.config import Config, load_config
-from darkembed.layout import Layout, parse_day
-from darkembed.store import is_complete, read_manifest
+from darkembed.layout import parse_day
+from darkembed.lineage import partition_stale
 
 
 def config_from(paths: Sequence[str] | None) -> Config:
@@ -46,12 +46,10 @@ def network_names(cfg: Config, networks: Sequence[str] | None) -> list[str]:
 
 
 def stage_current(cfg: Config, stage: str, network: str, day: dt.date, method: str | None = None) -> bool:
-    """Whether the stage's partition of the network-day is complete and made with the configuration sections it
-    depends on (`Config.stage_hash`); `method` names the embedding method of `embeddings` and `models`."""
-    part = Layout(cfg.data_path).partition(stage, day, network, method)
-    return is_complete(part) and read_manifest(part).get("config_hash") == cfg.stage_hash(
-        stage, network, method
-    )
+    """Whether the stage's partition of the network-day is complete and current (`lineage.partition_stale`: made
+    with the configuration sections it depends on, from unchanged inputs, on the configured chain); `method` names
+    the embedding method of `embeddings`, `models` and `results`."""
+    return partition_stale(cfg, stage, network, day, method) is None
 
 
 def flow_tags(flow: str, **extra: object) -> dict[str, str]:

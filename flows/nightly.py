@@ -16,14 +16,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed import tracking
 from darkembed.config import Config
+from darkembed.embed.chain import chain_start, is_chained, resume_from
 from darkembed.layout import Layout
-from darkembed.store import read_manifest
+from darkembed.lineage import partition_stale
+from darkembed.store import read_manifest, sweep_debris
 from darkembed.torchutil import set_threads
 from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day, stage_current
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
 from flows.transfer import log_adapt
-from tasks.adapt import adapt_pair
+from tasks.adapt import adapt_pair, pair_name
 from tasks.corpus import build_corpus
 from tasks.evaluate import knn_day
 from tasks.graph import build_graph
@@ -73,33 +75,56 @@ def nightly(
 ) -> list[dict]:
     """Run every stage for one day (default: yesterday UTC) on the given networks (default: all).
 
-    A network whose feature partitions of the day are current (`stage_current`) is not re-ingested, and a current
-    embedding is not retrained, so a rerun after a failure or an evaluation-only change redoes only what is
-    missing (`force` rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no pair adaptation).
+    A network whose feature partitions of the day are current (`stage_current`: complete, same settings, unchanged
+    inputs) is not re-ingested, a current embedding is not retrained and a pair's current results are not redone,
+    so a rerun after a failure, a crash or an evaluation-only change redoes only what is missing or stale (`force`
+    rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no pair adaptation).
+
+    Raises:
+        ChainGapError: an incremental method has no checkpoint for the day before (and the day is not the chain's
+            first day, `embed.chain_start`); nothing is run.
     """
     cfg = config_from(config)
     d = resolve_day(day)
     names = network_names(cfg, networks)
+    check_chains(cfg, d, names)
+    sweep_debris(cfg.data_path)
     set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     with tracking.run(f"nightly[{d}]", config=cfg, tags=flow_tags("nightly", day=d, networks=names)):
         tracking.log_config(cfg)
-        stale = [
-            n for n in names if force or not all(stage_current(cfg, s, n, d) for s in (*STAGES, "reports"))
-        ]
+        stale = {n: day_stale(cfg, d, [(s, n, None) for s in (*STAGES, "reports")]) for n in names}
+        stale = {n: why for n, why in stale.items() if force or why}
+        for n, why in stale.items():
+            log.info("nightly %s: building the features of %s (%s)", d, n, "; ".join(why) or "forced")
         if len(stale) < len(names):
             log.info(
                 "nightly %s: features of %s are current, not rebuilt", d, sorted(set(names) - set(stale))
             )
-        results = _features(cfg, stale, d) if stale else []
+        results = _features(cfg, list(stale), d) if stale else []
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
             results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
         if evaluate:
-            results += evaluate_day(cfg, d, names)
+            results += evaluate_day(cfg, d, names, force)
     return results
 
 
-def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str]) -> list[dict]:
-    """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair."""
+def check_chains(cfg: Config, d: dt.date, names: Sequence[str]) -> None:
+    """Refuse a day that no incremental method could continue (before any work is done).
+
+    Raises:
+        ChainGapError: the first network-method whose chain has no checkpoint for the day before; the message
+            names the day to run first.
+    """
+    lay, start = Layout(cfg.data_path), chain_start(cfg)
+    for m in cfg.embed.methods:
+        if is_chained(m):
+            for n in names:
+                resume_from(lay, m, n, d, start)
+
+
+def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str], force: bool = True) -> list[dict]:
+    """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair
+    (pairs whose results are current are not redone unless `force`)."""
     results = []
     knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
     for m, _n, fut in knn:
@@ -107,8 +132,14 @@ def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str]) -> list[dict]:
         if res is not None:
             log_stage("knn", res, method=m)
             results.append({"stage": "knn", **res})
-    pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
-    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p in pairs for m in cfg.adapt.methods]
+    todo = [
+        (p, m)
+        for p in cfg.pairs
+        if p.provider in names and p.customer in names
+        for m in cfg.adapt.methods
+        if force or not stage_current(cfg, "results", pair_name(p.provider, p.customer), d, m)
+    ]
+    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p, m in todo]
     for fut in futures:
         res = fut.result()
         log_adapt(res)
@@ -154,11 +185,37 @@ def run_embeddings(
     ]
 
 
-def day_complete(cfg: Config, network: str, day: dt.date) -> bool:
-    """Whether every partition of the network-day is complete and current (`stage_current`)."""
-    parts = [(s, None) for s in (*STAGES, "reports")]
-    parts += [(s, m) for m in cfg.embed.methods for s in ("embeddings", "models")]
-    return all(stage_current(cfg, s, network, day, m) for s, m in parts)
+def day_parts(
+    cfg: Config, network: str, evaluate: bool = True, networks: Sequence[str] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """Every partition (stage, network, method) a network-day produces: features, report, each method's
+    embeddings and checkpoint, and with `evaluate` the results of each pair the network provides for (whose
+    customer is among `networks`, when given) and each adapted method."""
+    parts: list[tuple[str, str, str | None]] = [(s, network, None) for s in (*STAGES, "reports")]
+    parts += [(s, network, m) for m in cfg.embed.methods for s in ("embeddings", "models")]
+    if evaluate:
+        parts += [
+            ("results", pair_name(p.provider, p.customer), m)
+            for p in cfg.pairs
+            if p.provider == network and (networks is None or p.customer in networks)
+            for m in cfg.adapt.methods
+        ]
+    return parts
+
+
+def day_stale(cfg: Config, day: dt.date, parts: Sequence[tuple[str, str, str | None]]) -> list[str]:
+    """Why each of `parts` (see `day_parts`) is not current on `day` (empty when all are)."""
+    out = []
+    for s, n, m in parts:
+        why = partition_stale(cfg, s, n, day, m)
+        if why:
+            out.append(f"{s}[{n}{f'/{m}' if m else ''}]: {why}")
+    return out
+
+
+def day_complete(cfg: Config, network: str, day: dt.date, evaluate: bool = True) -> bool:
+    """Whether every partition the network-day produces (`day_parts`) is complete and current."""
+    return not day_stale(cfg, day, day_parts(cfg, network, evaluate))
 
 
 @flow(name="backfill", flow_run_name="backfill[{start}..{end}]")
@@ -187,9 +244,12 @@ def backfill(
     ran = []
     d = a
     while d <= b:
-        if not force and all(day_complete(cfg, n, d) for n in names):
+        why = [w for n in names for w in day_stale(cfg, d, day_parts(cfg, n, evaluate, names))]
+        if not force and not why:
             log.info("backfill: %s already complete, skipped", d)
         else:
+            if why:
+                log.info("backfill: %s to run: %s", d, "; ".join(why))
             nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force)
             ran.append(d.isoformat())
         d += dt.timedelta(days=1)

@@ -110,7 +110,11 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
     part = lay.partition("results", day, pair_name(provider, customer), method)
     title = f"{provider} -> {customer}, {day}, {method}"
     summary = result.summary()
-    with write_partition(part, dataset="results", config_hash=config.stage_hash("results")) as w:
+    inputs = [lay.partition(s, day, n, m) for n in (provider, customer)
+              for s, m in (("embeddings", method), ("models", method), ("labels", None), ("corpus", None))]  # fmt: skip
+    with write_partition(
+        part, dataset="results", config_hash=config.stage_hash("results"), inputs=inputs
+    ) as w:
         w.write_table("summary.parquet", summary.to_arrow())
         w.write_table("predictions.parquet", result.predictions().to_arrow())
         if transferred is not None:

@@ -22,7 +22,12 @@ def build_corpus(config: Config, network: str, day: dt.date) -> dict:
     """Sentences of the day (sentences.parquet) and the LineSentence file Word2Vec trains from."""
     corpus = _build_corpus(active_lazy(config, network, day), config.corpus)
     part = Layout(config.data_path).corpus(network, day)
-    with write_partition(part, dataset="corpus", config_hash=config.stage_hash("corpus", network)) as w:
+    with write_partition(
+        part,
+        dataset="corpus",
+        config_hash=config.stage_hash("corpus", network),
+        inputs=[Layout(config.data_path).packets(network, day)],
+    ) as w:
         w.write_table("sentences.parquet", corpus.to_arrow(), CORPUS)
         sentences, tokens = write_line_sentences(corpus, w.path(CORPUS_FILE))
     hosts = corpus.select("tokens").explode("tokens").n_unique() if corpus.height else 0

@@ -22,10 +22,14 @@ def build_graph(config: Config, network: str, day: dt.date) -> dict:
     """Edges, host and port nodes with their 37 raw features."""
     g = _build_graph(active_lazy(config, network, day))
     lay = Layout(config.data_path)
+    inputs = [lay.packets(network, day)]
     if config.graph.edges == "first_seen":
         g["edges"] = first_seen_edges(g["edges"], _month_edges(config, lay, network, day))
+        inputs += [lay.graph(network, day.replace(day=i)) for i in range(1, day.day)]
     part = lay.graph(network, day)
-    with write_partition(part, dataset="graph", config_hash=config.stage_hash("graph", network)) as w:
+    with write_partition(
+        part, dataset="graph", config_hash=config.stage_hash("graph", network), inputs=inputs
+    ) as w:
         for name, schema in (("edges", EDGES), ("hosts", HOSTS), ("ports", PORTS)):
             w.write_table(f"{name}.parquet", g[name].to_arrow(), schema)
     return {

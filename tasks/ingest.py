@@ -4,25 +4,26 @@ one commit per network-day that moves the staged part files into the `packets` p
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.config import Config
-from darkembed.ingest import IngestReport, expand_inputs, ingest_file
+from darkembed.ingest import IngestReport, ingest_file
 from darkembed.ingest.files import commit_day, part_names, staging_dir
 from darkembed.layout import Layout
+from darkembed.lineage import capture_files
+from darkembed.store import release_scratch
 from tasks.common import io_errors_only
 
 
 def day_files(config: Config, network: str, day: dt.date) -> list[Path]:
     """The network's input files of the day (captures and legacy traces), or FileNotFoundError."""
-    patterns = config.network(network).inputs_for(day)
-    pats = patterns["captures"] + patterns["legacy_traces"]
-    files = expand_inputs(pats)
+    files = capture_files(config, network, day)
     if not files:
+        patterns = config.network(network).inputs_for(day)
+        pats = patterns["captures"] + patterns["legacy_traces"]
         raise FileNotFoundError(f"ingest[{network}/{day}]: no input files match {pats}")
     return files
 
@@ -76,7 +77,7 @@ def commit_packets(config: Config, network: str, day: dt.date, plan: dict, repor
 
 
 def discard_staging(plan: dict) -> None:
-    shutil.rmtree(plan["staging"], ignore_errors=True)
+    release_scratch(Path(plan["staging"]))
 
 
 def _report(row: dict) -> IngestReport:

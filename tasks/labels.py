@@ -46,7 +46,11 @@ def label_day(config: Config, network: str, day: dt.date) -> dict:
     with write_partition(
         part,
         dataset="labels",
-        inputs=[*files, *[sl.path for sl in lists if getattr(sl, "path", None)]],
+        inputs=[
+            *files,
+            *[sl.path for sl in lists if getattr(sl, "path", None)],
+            Layout(config.data_path).packets(network, day),
+        ],
         config_hash=config.stage_hash("labels", network),
     ) as w:
         w.write_table("labels.parquet", table, LABELS)

@@ -22,7 +22,12 @@ def report_activity(config: Config, network: str, day: dt.date) -> dict:
     labels = pl.read_parquet(lay.labels(network, day) / "labels.parquet", columns=["src_ip", "label"])
     frame = activity_frame(packets_lazy(config, network, day), labels)
     part = lay.partition("reports", day, network)
-    with write_partition(part, dataset="reports", config_hash=config.stage_hash("reports", network)) as w:
+    with write_partition(
+        part,
+        dataset="reports",
+        config_hash=config.stage_hash("reports", network),
+        inputs=[lay.packets(network, day), lay.labels(network, day)],
+    ) as w:
         activity_figure(frame, w.path("activity.png"), f"{network} {day}: activity patterns")
     return {
         "network": network,

@@ -174,9 +174,12 @@ class EmbedConfig(_Frozen):
     Attributes:
         methods: any of `idarkvec` and the GNN methods (`gcn`, `igcn`, `gcngru`, `igcngru`, each optionally with
             the suffix `-nofeat` for the variant without node features).
+        chain_start: the first day of the incremental chains (the only day that starts a model fresh; any other
+            day needs the previous day's checkpoint); None = the simulated world's first day (`simulate.start`).
     """
 
     methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
+    chain_start: dt.date | None = None
 
 
 class OrchestrationConfig(_Frozen):

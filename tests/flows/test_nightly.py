@@ -1,6 +1,8 @@
 """The whole pipeline on a tiny simulated world: nightly, backfill, resume and chain rules."""
 
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -14,7 +16,7 @@ from darkembed.embed.chain import ChainGapError
 from darkembed.layout import Layout
 from darkembed.simulate import simulate
 from darkembed.store import read_manifest
-from flows.nightly import backfill, day_complete, nightly
+from flows.nightly import backfill, check_chains, day_complete, nightly
 
 D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
 PICKLE_MAGIC = {b"\x80" + bytes([v]) for v in range(2, 6)}
@@ -84,6 +86,26 @@ def test_backfill_runs_every_stage_and_resumes(world):
     assert not [f for f in files if f.suffix != ".safetensors" and f.read_bytes()[:2] in PICKLE_MAGIC]
     # Everything complete: a rerun does nothing.
     assert backfill("2023-01-01", "2023-01-02", config=conf) == []
+    # A crash while day 1's results were written (kill -9): the partition has no manifest and the writer's
+    # temporary stays. The backfill reruns that day's evaluation only, and leaves no debris.
+    res1 = lay.partition("results", D1, "darknet-a~darknet-b", "idarkvec")
+    (res1 / "_manifest.json").unlink()
+    debris = Path(cfg.data_root) / ".tmp" / "results" / "method=idarkvec" / "network=darknet-a~darknet-b"
+    shutil.copytree(res1, debris / f"day=2023-01-01.tmp-{'a' * 32}")
+    kept = {p: read_manifest(p)["created_at"] for n in ("darknet-a", "darknet-b") for d in (D1, D2)
+            for p in (lay.packets(n, d), lay.models("idarkvec", n, d))}  # fmt: skip
+    kept[lay.partition("results", D1, "honeypot~darknet-b", "idarkvec")] = read_manifest(
+        lay.partition("results", D1, "honeypot~darknet-b", "idarkvec")
+    )["created_at"]
+    assert not day_complete(cfg, "darknet-a", D1)
+    assert backfill("2023-01-01", "2023-01-02", config=conf) == ["2023-01-01"]
+    assert day_complete(cfg, "darknet-a", D1) and read_manifest(res1)["rows"] > 0
+    assert {p: read_manifest(p)["created_at"] for p in kept} == kept  # nothing else was redone
+    assert not list(debris.iterdir())
+    assert pl.scan_parquet(Path(cfg.data_root) / "packets" / "**" / "*.parquet", hive_partitioning=True).select(
+        pl.len()).collect().item() == sum(read_manifest(lay.packets(n, d))["rows"]
+                                          for n in ("darknet-a", "darknet-b", "honeypot") for d in (D1, D2))  # fmt: skip
+    assert backfill("2023-01-01", "2023-01-02", config=conf) == []  # idempotent after the rerun
     parents = [
         r
         for r in mlflow.search_runs(experiment_names=["darkembed"], output_format="list")
@@ -101,7 +123,8 @@ def test_backfill_runs_every_stage_and_resumes(world):
     conf2 = Path(conf[0]).with_name("eval-change.yaml")
     conf2.write_text(Path(conf[0]).read_text().replace("dnn_epochs: 10", "dnn_epochs: 4"))
     cfg2 = load_config(conf2)
-    assert cfg2.hash() != cfg.hash() and day_complete(cfg2, "darknet-a", D2)
+    assert cfg2.hash() != cfg.hash() and day_complete(cfg2, "darknet-a", D2, evaluate=False)
+    assert not day_complete(cfg2, "darknet-a", D2)  # only its results are stale
     before = {
         p: read_manifest(p)["created_at"]
         for p in (lay.packets("darknet-a", D2), lay.models("idarkvec", "darknet-a", D2))
@@ -116,15 +139,48 @@ def test_backfill_runs_every_stage_and_resumes(world):
     assert not day_complete(load_config(conf3), "darknet-a", D2)
 
 
-def test_a_gap_in_the_chain_says_which_day_to_run(world):
+def test_days_out_of_order_are_refused_before_any_work(world):
     cfg, conf = world
-    nightly(day="2023-01-01", networks=["darknet-a"], config=conf)
-    # Day 3 continues day 2, which has never run.
-    day3 = cfg.simulate.start + dt.timedelta(days=2)
+    lay = Layout(cfg.data_path)
+    # Day 2 on a fresh data root would start a second chain: refused, naming the day to run first.
+    with pytest.raises(
+        ChainGapError, match=r"no checkpoint for 2023-01-01 .*run 2023-01-01 \.\. 2023-01-01 first"
+    ):
+        nightly(day="2023-01-02", networks=["darknet-a"], config=conf)
+    assert not lay.packets("darknet-a", D2).exists()  # nothing was run
+    declared = Path(conf[0]).with_name("chain-start.yaml")
+    declared.write_text("embed:\n  chain_start: 2023-01-02\n")
+    check_chains(load_config(conf[0], declared), D2, ["darknet-a"])  # the declared first day may start it
+    # A gap: day 3 continues day 2, which has never run.
+    nightly(day="2023-01-01", networks=["darknet-a"], config=conf, evaluate=False)
     with pytest.raises(ChainGapError, match=r"run 2023-01-02 \.\. 2023-01-02 first"):
-        from darkembed.embed.chain import resume_from
+        nightly(day="2023-01-03", networks=["darknet-a"], config=conf)
+    # A day 1 built while another day was declared the chain's first day is on another chain: stale.
+    assert day_complete(cfg, "darknet-a", D1, evaluate=False)
+    declared.write_text("embed:\n  chain_start: 2022-12-31\n")
+    moved = load_config(conf[0], declared)
+    assert not day_complete(moved, "darknet-a", D1, evaluate=False)
 
-        resume_from(Layout(cfg.data_path), "idarkvec", "darknet-a", day3)
+
+def test_a_replaced_capture_rebuilds_the_day_and_what_depends_on_it(world):
+    cfg, conf = world
+    lay = Layout(cfg.data_path)
+    hour = sorted(Path(cfg.simulate.out).glob("darknet-a/2023-01-01/*.pcap*"))[5]
+    full = hour.read_bytes()
+    short = hour.with_suffix(".partial")
+    subprocess.run(["sh", "-c", f"gzip -dc '{hour}' | head -c 4000 | gzip > '{short}'"], check=True)
+    short.replace(hour)  # the capture as it was while still being written
+    nightly(day="2023-01-01", networks=["darknet-a"], config=conf, evaluate=False)
+    rows = read_manifest(lay.packets("darknet-a", D1))["rows"]
+    before = {p: read_manifest(p)["created_at"] for p in (lay.corpus("darknet-a", D1),
+                                                        lay.models("idarkvec", "darknet-a", D1))}  # fmt: skip
+    assert day_complete(cfg, "darknet-a", D1, evaluate=False)
+    hour.write_bytes(full)  # the complete capture replaces it
+    assert not day_complete(cfg, "darknet-a", D1, evaluate=False)
+    nightly(day="2023-01-01", networks=["darknet-a"], config=conf, evaluate=False)
+    assert read_manifest(lay.packets("darknet-a", D1))["rows"] > rows
+    assert all(read_manifest(p)["created_at"] != t for p, t in before.items())  # rebuilt downstream too
+    assert day_complete(cfg, "darknet-a", D1, evaluate=False)
 
 
 def test_corrupt_capture_mid_backfill_stops_there_and_a_rerun_continues(world):

@@ -14,8 +14,6 @@ import datetime as dt
 import glob
 import logging
 import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +26,7 @@ from darkembed.ingest.capture import GZIP_MAGIC, CaptureError, IngestReport, rea
 from darkembed.ingest.legacy import read_legacy
 from darkembed.layout import part_name
 from darkembed.schemas import PACKETS
-from darkembed.store import write_partition
+from darkembed.store import release_scratch, scratch_dir, write_partition
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +181,9 @@ def ingest_many(
 
 
 def staging_dir(partition: Path) -> Path:
-    """A fresh hidden directory beside `partition` where a run stages its part files before the commit."""
-    return partition.parent / f".{partition.name}.staging-{uuid.uuid4().hex}"
+    """A fresh temporary directory (outside the dataset's tree, leased by this process until the commit or
+    `release_scratch`) where a run stages its part files before the commit."""
+    return scratch_dir(partition, "staging")
 
 
 def part_names(files: Sequence[Path]) -> list[str]:
@@ -216,7 +215,7 @@ def commit_day(
             for name, rep in results:
                 w.adopt(name, staging / name, rep.kept)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        release_scratch(staging)
 
 
 def ingest_day(
@@ -248,7 +247,7 @@ def ingest_day(
             progress=progress,
         )
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        release_scratch(staging)
         raise
     commit_day(partition, staging, results, files, config_hash=config_hash)
     return [r for _, r in results]
