@@ -104,3 +104,15 @@ def test_stage_hash_follows_what_each_stage_depends_on():
     )
     with pytest.raises(ValueError, match="needs the embedding method"):
         base.stage_hash("embeddings", net)
+
+
+def test_a_new_checkpoint_format_makes_model_partitions_stale(monkeypatch):
+    """Checkpoints of an earlier file format (pickles) are stale, not complete-but-unloadable."""
+    import darkembed.config as config_module
+
+    cfg = load_config()
+    net = cfg.networks[0].name
+    before = {s: cfg.stage_hash(s, net, "idarkvec") for s in ("models", "embeddings")}
+    monkeypatch.setattr(config_module, "CHECKPOINT_FORMAT", config_module.CHECKPOINT_FORMAT + 1)
+    assert cfg.stage_hash("models", net, "idarkvec") != before["models"]
+    assert cfg.stage_hash("embeddings", net, "idarkvec") == before["embeddings"]

@@ -706,6 +706,8 @@ class Config(_Frozen):
         picked = {k: data[k] for k in sections}
         picked["networks"] = [n for n in data["networks"] if network is None or n["name"] == network]
         picked["method"] = method
+        if stage == "models":
+            picked["checkpoint_format"] = CHECKPOINT_FORMAT
         return _digest(picked)
 
     def flat(self, section: str | None = None) -> dict[str, Any]:
@@ -715,6 +717,11 @@ class Config(_Frozen):
             data = {section: data[section]}
         return _flatten(data)
 
+
+#: Version of the model checkpoints' file format, part of the `models` stage hash: a data root written by an
+#: earlier format is stale, not complete-but-unloadable. 2: JSON + safetensors (format 1 was gensim's and torch's
+#: pickles, which are never loaded: see docs/security.md).
+CHECKPOINT_FORMAT = 2
 
 #: Configuration sections each stage's partitions depend on (beside the network's own entry).
 _STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
