@@ -258,6 +258,34 @@ def simulate_cmd(
             for r in rep.cowrie:
                 c.add_row(r["network"], r["class"], str(r["host_days"]), str(r["over_10_logins"]))
             out_console.print(c)
+        rt = Table(title="realism: the darknets beside real darknet traffic (mean per darknet-day)")
+        for col in ("statistic", "measured", "real", "source", "status"):
+            rt.add_column(col, justify="right" if col == "measured" else "left")
+        for r in rep.realism:
+            style = {"FAIL": "bold red", "warn": "yellow", "ok": "green"}.get(r["status"], "dim")
+            rt.add_row(
+                r["statistic"], f"{r['measured']:.3g}", r["target"], r["source"], f"[{style}]{r['status']}[/]"
+            )
+        out_console.print(rt)
+        bt = Table(title="port baseline per darknet-day (labelled hosts vote / every host votes)")
+        for col in (
+            "network",
+            "day",
+            "hosts",
+            "labelled",
+            "classes",
+            "ports",
+            "macro F1",
+            "F1 with unknowns",
+        ):
+            bt.add_column(col)
+        for r in rep.baseline:
+            bt.add_row(
+                *(str(r[c]) for c in ("network", "day", "hosts", "labelled", "classes", "ports")),
+                f"{r['f1']:.3f}",
+                f"{r['f1_all']:.3f}",
+            )
+        out_console.print(bt)
         for w in rep.warnings:
             console.print(f"[yellow]warning:[/] {w}")
         for p in rep.problems:

@@ -136,15 +136,16 @@ def test_dpkt_decodes_counts_and_checksums(world, truth):
 def test_mirai_fingerprint(world, truth):
     rows = [r for r in truth if r["network"] == "darknet-b" and str(r["day"]) == "2023-01-02"]
     cls = {r["src_ip"]: r["class"] for r in rows}
+    tool = {r["src_ip"]: r["tool"] for r in rows}
     cap = read_day(world, "darknet-b", "2023-01-02").columns
     src, dst, seq = cap["src_ip"], cap["dst_ip"], cap["tcp_seq"]
     syn = (cap["proto"] == 6) & (cap["tcp_flags"] == 0x02)
-    is_mirai = np.array([cls[int(s)] == "mirai" for s in src])
+    is_mirai = np.array([tool[int(s)] == "mirai" for s in src])
     assert is_mirai.any()
-    # every Mirai packet is a SYN with seq == destination address and no TCP options
+    # every packet of a Mirai bot is a SYN with seq == destination address and no TCP options
     assert (syn & (seq == dst))[is_mirai].all()
     assert not cap["tcp_options"][is_mirai].any()
-    # and no other host carries the fingerprint
+    # and no other host carries the fingerprint, the Mirai-like look-alikes included
     assert not (syn & (seq == dst))[~is_mirai].any()
     ports = collections.Counter(cap["dst_port"][is_mirai].tolist())
     assert ports.most_common(1)[0][0] == 23 and 2323 in ports
@@ -244,16 +245,72 @@ def test_scanner_lists_partial(world, truth):
         assert 0.4 * len(hosts) <= covered < len(hosts), (org, covered, len(hosts))
 
 
-def test_classes_share_ports_and_scanners_rotate(world, truth):
-    # scanners change their port sets from one day to the next
-    cls = {r["src_ip"]: r["class"] for r in truth}
-    ports = {}
-    for day in ("2023-01-01", "2023-01-02"):
-        cap = read_day(world, "darknet-a", day).columns
-        m = np.array([cls.get(int(s)) == "driftnet" for s in cap["src_ip"]])
-        ports[day] = set(cap["dst_port"][m].tolist())
-    a, b = ports.values()
-    assert a and b and len(a & b) < 0.5 * len(a)
+def _ports_by_class(world, truth, network, day):
+    cls = {r["src_ip"]: r["class"] for r in truth if r["network"] == network and str(r["day"]) == day}
+    cap = read_day(world, network, day).columns
+    tcp = cap["proto"] == 6
+    out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for s, p in zip(cap["src_ip"][tcp], cap["dst_port"][tcp], strict=True):
+        out[cls[int(s)]][int(p)] += 1
+    return out
+
+
+def test_scanners_share_ports_and_drift(world, truth):
+    """Scanner organisations probe the same popular services (their top ports overlap) and renew their sets."""
+    day1 = _ports_by_class(world, truth, "darknet-a", "2023-01-01")
+    day2 = _ports_by_class(world, truth, "darknet-a", "2023-01-02")
+    orgs = ["shadowserver", "rapid7", "internetcensus", "onyphe", "censys"]
+    top = {o: {p for p, _ in day1[o].most_common(10)} for o in orgs}
+    for i, a in enumerate(orgs):
+        for b in orgs[i + 1 :]:
+            assert top[a] & top[b], (a, b)  # every pair shares at least one of its ten most-hit ports
+    # censys renews a share of its ports every day ([GNN] Table 2: 12,455 a day, 65,069 a month)
+    a, b = set(day1["censys"]), set(day2["censys"])
+    assert len(b - a) > 0.05 * len(b)
+
+
+def test_lookalikes_behave_like_their_class_but_no_source_labels_them(world, truth):
+    """The answer key's look-alikes: Mirai-like bots without the fingerprint, brute-forcers, spammers and
+    exploiters the honeypot never sees, scanner hosts their organisation's list leaves out."""
+    look = [r for r in truth if r["behaviour"].endswith(":lookalike")]
+    kinds = {r["class"] for r in look}
+    assert {"mirai", "bruteforcer", "spammer"} <= kinds
+    assert kinds & {"censys", "shadowserver", "driftnet", "rapid7", "internetcensus"}
+    assert "unknown" not in kinds
+    # no fingerprint, but Mirai's ports
+    mirai_look = {r["src_ip"] for r in look if r["class"] == "mirai" and r["network"] == "darknet-a"}
+    assert mirai_look and all(r["tool"] != "mirai" for r in look if r["class"] == "mirai")
+    cap = read_day(world, "darknet-a", "2023-01-01").columns
+    m = np.isin(cap["src_ip"], list(mirai_look))
+    assert m.any() and not (cap["tcp_seq"] == cap["dst_ip"])[m].any()
+    assert collections.Counter(cap["dst_port"][m].tolist()).most_common(1)[0][0] == 23
+    # the honeypot never sees the look-alikes of the classes it labels
+    hp_look = [
+        r
+        for r in look
+        if r["network"] == "honeypot" and r["class"] in ("bruteforcer", "spammer", "exploiter")
+    ]
+    assert hp_look == []
+    assert any(r["class"] == "bruteforcer" and r["network"].startswith("darknet") for r in look)
+    # the lists leave the scanner look-alikes out, and cover every other host of the organisation
+    for org in ("censys", "shadowserver"):
+        lines = (world / "scanners" / f"{org}_v4.txt").read_text().splitlines()
+        nets = [ipaddress.ip_network(x) for x in lines if x and not x.startswith("#")]
+        for r in truth:
+            if r["class"] == org:
+                listed = any(ipaddress.ip_address(r["src_ip"]) in n for n in nets)
+                assert listed != r["behaviour"].endswith(":lookalike"), r
+
+
+def test_check_reports_realism_and_lookalikes(world):
+    rep = check_world(world)
+    keys = {r["key"] for r in rep.realism}
+    assert {"packets_median", "unlabelled_hosts", "anchor_share", "baseline_f1"} <= keys
+    by = {r["key"]: r for r in rep.realism}
+    assert 0.5 < by["anchor_share"]["measured"] < 0.9
+    # look-alikes are counted as unlabelled: the unlabelled share is above the unknown class's share
+    assert {r["class"] for r in rep.lookalikes if r["lookalikes"]} >= {"mirai"}
+    assert len(rep.baseline) == 4  # two darknets, two days
 
 
 def test_config_rejects_unknown_keys_and_classes(tmp_path):
@@ -289,8 +346,11 @@ def test_cli_simulate_and_check(tmp_path):
     out = tmp_path / "w"
     res = runner.invoke(app, ["simulate", "--out", str(out), "--days", "1", "--scale", "0.01", "--seed", "3"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["simulate", "--check", str(out)])
+    res = runner.invoke(app, ["simulate", "--check", str(out)], env={"COLUMNS": "250"})
     assert res.exit_code == 0, res.output
+    assert (
+        "realism" in res.output and "port baseline macro F1" in res.output and "[TNSM] Table I" in res.output
+    )
     res = runner.invoke(app, ["simulate", "--check", str(tmp_path / "nothing")])
     assert res.exit_code != 0
 

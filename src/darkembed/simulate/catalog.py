@@ -36,6 +36,8 @@ class ClassSpec:
         both: share of hosts seen by all darknets; None means solved from the configured anchor share.
         honeypot: probability that an active host also reaches the honeypot on a day.
         darknet: probability that an active host reaches the darknets at all on a day (exploiters rarely do).
+        ports_month: distinct destination ports of the class over the 31 days of [GNN] Table 2; with `ports` it
+            sets how much of a scanner organisation's port set changes from one day to the next (`renewal`).
     """
 
     name: str
@@ -51,13 +53,27 @@ class ClassSpec:
     both: float | None = None
     honeypot: float = 0.6
     darknet: float = 1.0
+    ports_month: int | None = None
 
+    @property
+    def renewal(self) -> float:
+        """Share of the class's daily port set replaced per day: a set of `ports` ports that loses a share r a
+        day shows `ports * (1 + 30 r)` distinct ports over 31 days, which is solved for r from `ports_month`
+        (0 without it)."""
+        if not self.ports_month or self.ports_month <= self.ports:
+            return 0.0
+        return min(1.0, (self.ports_month - self.ports) / (30.0 * self.ports))
+
+
+#: Lognormal sigma of the packets per day of a scanner organisation's hosts: most send a few dozen packets a day,
+#: some only a handful (heavy tails are the rule in darknet traffic, docs/realism.md).
+SCANNER_SPREAD = 1.0
 
 CLASSES: tuple[ClassSpec, ...] = (
-    ClassSpec("mirai", "mirai", 2158, 95, 63942, 4.6, 1.0, honeypot=0.7),
-    ClassSpec("bruteforcer", "bruteforcer", 246, 1020, 328747, 10.0, 1.0, honeypot=0.8),
-    ClassSpec("spammer", "spammer", 252, 7048, 157785, 10.0, 0.8, honeypot=0.5),
-    ClassSpec("exploiter", "exploiter", 27, 8, 4780, 2.0, 0.8, honeypot=0.95, darknet=0.8),
+    ClassSpec("mirai", "mirai", 2158, 95, 63942, 4.6, 1.5, honeypot=0.7),
+    ClassSpec("bruteforcer", "bruteforcer", 246, 1020, 328747, 10.0, 1.5, honeypot=0.8),
+    ClassSpec("spammer", "spammer", 252, 7048, 157785, 10.0, 1.5, honeypot=0.5),
+    ClassSpec("exploiter", "exploiter", 27, 8, 4780, 2.0, 1.2, honeypot=0.95, darknet=0.8),
     ClassSpec(
         "shadowserver",
         "scanner",
@@ -65,12 +81,13 @@ CLASSES: tuple[ClassSpec, ...] = (
         38,
         7046,
         200,
-        0.25,
+        SCANNER_SPREAD,
         "fixed_hours",
         TOOL_ZMAP,
         "shadowserver_v4.txt",
         1.0,
         0.95,
+        ports_month=42,
     ),
     ClassSpec(
         "driftnet",
@@ -79,12 +96,13 @@ CLASSES: tuple[ClassSpec, ...] = (
         2247,
         18221,
         200,
-        0.25,
+        SCANNER_SPREAD,
         "rotation",
         TOOL_MASSCAN,
         "driftnet_v4.txt",
         1.0,
         0.95,
+        ports_month=9246,
     ),
     ClassSpec(
         "internetcensus",
@@ -93,22 +111,73 @@ CLASSES: tuple[ClassSpec, ...] = (
         234,
         6900,
         60,
-        0.3,
+        SCANNER_SPREAD,
         "slow",
         TOOL_MASSCAN,
         "bitsight_v4.txt",
         1.0,
         0.9,
+        ports_month=252,
     ),
     ClassSpec(
-        "censys", "scanner", 245, 12455, 109706, 60, 0.3, "wide", TOOL_ZMAP, "censys_v4.txt", 1.0, 0.95
+        "censys",
+        "scanner",
+        245,
+        12455,
+        109706,
+        60,
+        SCANNER_SPREAD,
+        "wide",
+        TOOL_ZMAP,
+        "censys_v4.txt",
+        1.0,
+        0.95,
+        ports_month=65069,
     ),
     ClassSpec(
-        "rapid7", "scanner", 283, 25, 6046, 60, 0.3, "fixed_hours", TOOL_LINUX, "rapid7_v4.txt", 0.2, 0.5
+        "rapid7",
+        "scanner",
+        283,
+        25,
+        6046,
+        60,
+        SCANNER_SPREAD,
+        "fixed_hours",
+        TOOL_LINUX,
+        "rapid7_v4.txt",
+        0.2,
+        0.5,
+        ports_month=139,
     ),
-    ClassSpec("onyphe", "scanner", 97, 158, 1393, 60, 0.3, "slow", TOOL_MASSCAN, "onyphe_v4.txt", 1.0, 0.9),
     ClassSpec(
-        "shodan", "scanner", 31, 1007, 10350, 60, 0.3, "rotation", TOOL_RAW, "shodan_v4.txt", 0.75, 0.9
+        "onyphe",
+        "scanner",
+        97,
+        158,
+        1393,
+        60,
+        SCANNER_SPREAD,
+        "slow",
+        TOOL_MASSCAN,
+        "onyphe_v4.txt",
+        1.0,
+        0.9,
+        ports_month=186,
+    ),
+    ClassSpec(
+        "shodan",
+        "scanner",
+        31,
+        1007,
+        10350,
+        60,
+        SCANNER_SPREAD,
+        "rotation",
+        TOOL_RAW,
+        "shodan_v4.txt",
+        0.75,
+        0.9,
+        ports_month=1232,
     ),
     ClassSpec(
         "securitytrails",
@@ -117,20 +186,41 @@ CLASSES: tuple[ClassSpec, ...] = (
         15,
         3478,
         200,
-        0.3,
+        SCANNER_SPREAD,
         "fixed_hours",
         TOOL_LINUX,
         "recordedfuture_v4.txt",
         1.0,
         0.9,
+        ports_month=207,
     ),
     ClassSpec(
-        "intrinsec", "scanner", 9, 6, 303, 200, 0.3, "fixed_hours", TOOL_ZMAP, "intrinsec_v4.txt", 1.0, 0.9
+        "intrinsec",
+        "scanner",
+        9,
+        6,
+        303,
+        200,
+        SCANNER_SPREAD,
+        "fixed_hours",
+        TOOL_ZMAP,
+        "intrinsec_v4.txt",
+        1.0,
+        0.9,
+        ports_month=8,
     ),
-    ClassSpec("unknown", "unknown", 3594, 49461, 1279188, 3.0, 1.6, honeypot=0.5),
+    ClassSpec("unknown", "unknown", 3594, 49461, 1279188, 3.0, 2.2, honeypot=0.5),
 )
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in CLASSES)
 CLASS_INDEX: dict[str, int] = {c.name: i for i, c in enumerate(CLASSES)}
+
+#: Look-alikes per class kind: hosts that behave like the class but that no labelling source names, as a share of
+#: the class's labelled hosts (they are taken from the unknown hosts' budget). Mirai-like bots whose variant
+#: randomises the sequence number; brute-forcers, spammers and exploiters that never reach the honeypot. Scanner
+#: hosts left out of their organisation's published list are the scanners' look-alikes (`simulate.list_coverage`).
+#: No paper counts them; the shares are set so that the unlabelled share of active hosts stays that of the data
+#: (docs/realism.md).
+LOOKALIKE_SHARE = {"mirai": 0.15, "bruteforcer": 0.3, "spammer": 0.3, "exploiter": 0.3}
 
 # Unknown background behaviours and their share of unknown hosts.
 UNKNOWN_SUBTYPES = ("prober", "telnet", "horizontal", "backscatter", "udp", "icmp")
@@ -280,6 +370,11 @@ EXPLOIT_PORTS = np.array([80, 8080, 443, 8443, 7547, 5555, 22, 23], dtype=np.int
 EXPLOIT_WEIGHTS = np.array([0.3, 0.2, 0.1, 0.08, 0.1, 0.1, 0.07, 0.05])
 SMTP_PORTS = np.array([25, 587, 465], dtype=np.int64)
 SMTP_WEIGHTS = np.array([0.7, 0.2, 0.1])
+#: A spammer's share of SMTP probes at a darknet: uniform in [SPAM_SMTP_MIN, SPAM_SMTP_MIN + SPAM_SMTP_SPAN]. The
+#: class is labelled from the honeypot's mail relaying (SSH tunnels), not from what reaches the darknet, where
+#: spam bots scan thousands of ports a day ([GNN] Table 2).
+SPAM_SMTP_MIN = 0.0
+SPAM_SMTP_SPAN = 0.1
 #: Share of the spammers the honeypot sees that log in and relay mail through SSH tunnels (Cowrie's
 #: direct-tcpip requests); the rest only knock on its ports like any darknet.
 SPAM_TUNNEL_SHARE = 0.6

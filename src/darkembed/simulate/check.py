@@ -8,6 +8,11 @@ Per network and class it reports active hosts (at least 5 packets), distinct des
 day against the configured targets; per darknet pair the anchor share; per network the fingerprint counts
 (Mirai, ZMap, Masscan) against the tools in the answer key; and whether every packet of the captures matches the
 answer key exactly, with no capture file missing, unreadable or damaged.
+
+The realism report (`CheckReport.realism`) sets statistics of the darknets' traffic beside the values published
+for real darknets (`REALISM`; the sources are in docs/realism.md): packets and distinct ports per host and day,
+distinct ports per day, the TCP share, the unlabelled share of hosts and packets, new hosts per day, the anchor
+share, and the port-histogram baseline (`darkembed.simulate.baseline`) computed on the captures.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from darkembed.ingest import CaptureError, IngestReport, empty_packets, read_capture
+from darkembed.simulate.baseline import port_baseline
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,128 @@ COLUMNS = ("src_ip", "dst_ip", "proto", "dst_port", "tcp_flags", "tcp_seq", "ip_
 NOT_IPV4 = ("non_ip", "ipv6")
 #: TCP options the packet reader decodes; every option layout of the simulator carries at least MSS.
 TCP_OPTIONS = ("tcp_mss", "tcp_wscale", "tcp_sackp", "tcp_tsval")
+
+
+#: Port nodes of [GNN]'s daily graph (the rest is one `other` node), for the distinct ports per host.
+GNN_TOP_PORTS = 2500
+#: Suffix of the answer key's `behaviour` of a look-alike (see `darkembed.simulate.world.LOOKALIKE`).
+LOOKALIKE = ":lookalike"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A statistic of real darknet traffic and how far a simulated world may stray from it.
+
+    Attributes:
+        key: the statistic (see `REALISM`).
+        label: what the statistic is, as printed.
+        target: the published value (a range: `ok`).
+        ok: (low, high) the world matches the data.
+        warn: (low, high) outside it the statistic is badly missed and the check fails; between `ok` and `warn`
+            it warns. None: it only warns.
+        source: where the published value comes from (docs/realism.md has the derivations).
+        min_scale: rated only for worlds of at least this scale (statistics that grow with the world's size).
+    """
+
+    key: str
+    label: str
+    target: str
+    ok: tuple[float, float]
+    warn: tuple[float, float] | None
+    source: str
+    min_scale: float = 0.0
+
+
+#: The real statistics a world is set beside, per darknet-day (docs/realism.md).
+REALISM: tuple[Target, ...] = (
+    Target(
+        "packets_mean",
+        "packets per active host and day, mean",
+        "264",
+        (132, 528),
+        None,
+        "[GNN] Table 2: 2,000,968 packets / 7,566 hosts",
+    ),
+    Target(
+        "packets_median",
+        "packets per active host and day, median",
+        "<= 20",
+        (5, 20),
+        None,
+        "DarkVec, i-DarkVec: heavy-tailed, most senders just above the activity filter",
+    ),
+    Target(
+        "ports_host",
+        "distinct TCP ports per active host and day, mean (top 2,500 ports + other)",
+        "6.5-25",
+        (6.5, 25.4),
+        None,
+        "[GNN] graph: 1,525,152 first-seen edges / 60,106 hosts (month); / 7,566 x 31 (day)",
+    ),
+    Target(
+        "ports_day",
+        "distinct TCP ports per day",
+        "53,638",
+        (41_260, 69_730),
+        None,
+        "[GNN] Table 2 (scale 1.0)",
+        0.5,
+    ),
+    Target("tcp_share", "TCP share of packets", "0.937", (0.89, 0.99), (0.8, 1.0), "[GNN] section 3"),
+    Target(
+        "unlabelled_hosts",
+        "unlabelled share of active hosts",
+        "0.32-0.48",
+        (0.32, 0.48),
+        (0.22, 0.58),
+        "[TNSM] Table I (0.32, 0.34); [GNN] Table 2 (0.48)",
+    ),
+    Target(
+        "unlabelled_packets",
+        "unlabelled share of active hosts' packets",
+        "0.64",
+        (0.49, 0.79),
+        None,
+        "[GNN] section 2 (36 % of packets labelled)",
+    ),
+    Target(
+        "new_hosts",
+        "new hosts per day (not active on an earlier day)",
+        "0.23",
+        (0.15, 0.40),
+        None,
+        "[GNN] Table 2: (60,106 - 7,566) / 30 / 7,566",
+    ),
+    Target(
+        "anchor_share",
+        "anchor share (active hosts both darknets see)",
+        "0.73",
+        (0.68, 0.78),
+        None,  # a world may be made with another share on purpose; the anchor check holds it to its config
+        "[TNSM] Table I: 11,052 / 15,037",
+    ),
+    Target(
+        "baseline_f1",
+        "port baseline macro F1 (3-NN, top-5 ports, >= 5 TCP packets)",
+        "0.50 (<= 0.60)",
+        (0.0, 0.60),
+        (0.0, 0.70),
+        "DarkVec port baseline on real traffic",
+    ),
+)
+
+
+def rate(target: Target, value: float, scale: float) -> str:
+    """ok, warn, FAIL (badly missed) or info (not rated at this scale / not measured)."""
+    if not np.isfinite(value) or scale < target.min_scale:
+        return "info"
+    lo, hi = target.ok
+    if lo <= value <= hi:
+        return "ok"
+    if target.warn is None:
+        return "warn"
+    lo, hi = target.warn
+    return "warn" if lo <= value <= hi else "FAIL"
 
 
 @dataclass
@@ -114,6 +242,11 @@ class CheckReport:
     fingerprints: list[dict] = field(default_factory=list)  # network, fingerprint, hosts found, expected
     frames: list[dict] = field(default_factory=list)  # network, files, ip packets, non-ip, bad
     cowrie: list[dict] = field(default_factory=list)  # honeypot, class, hosts, hosts with > 10 logins
+    realism: list[dict] = field(
+        default_factory=list
+    )  # statistic, measured, target, source, status (`REALISM`)
+    baseline: list[dict] = field(default_factory=list)  # darknet, day, hosts, labelled, classes, f1, f1_all
+    lookalikes: list[dict] = field(default_factory=list)  # class, active host-days, of them look-alikes
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -133,6 +266,49 @@ def _rate(measured: float, target: float) -> str:
     return "ok"
 
 
+def _realism_day(
+    stats: dict[str, list[float]],
+    look: dict[str, list[int]],
+    src: np.ndarray,
+    proto: np.ndarray,
+    dport: np.ndarray,
+    hosts: np.ndarray,
+    counts: np.ndarray,
+    cls_h: np.ndarray,
+    look_h: np.ndarray,
+    seen_before: np.ndarray,
+) -> None:
+    """Append one darknet-day's realism statistics (`REALISM` keys) to `stats` and its look-alike counts to
+    `look` (class -> [active hosts, look-alikes])."""
+    act = counts >= 5
+    if not act.any():
+        return
+    tcp = proto == 6
+    add = lambda k, v: stats.setdefault(k, []).append(float(v))  # noqa: E731
+    add("packets_mean", counts[act].mean())
+    add("packets_median", np.median(counts[act]))
+    # as in [GNN]'s graph: the day's 2,500 most-hit ports, every other port one `other` node (port 0 here)
+    port_tcp = dport[tcp]
+    ports, n = np.unique(port_tcp, return_counts=True)
+    top = ports[np.argsort(-n, kind="stable")[:GNN_TOP_PORTS]]
+    node = np.where(np.isin(port_tcp, top), port_tcp, 0)
+    pairs = np.unique(src[tcp] * 65536 + node)
+    per_host = np.bincount(np.searchsorted(hosts, pairs // 65536), minlength=len(hosts))
+    add("ports_host", per_host[act].mean())
+    add("ports_day", len(np.unique(dport[tcp])))
+    add("tcp_share", tcp.mean() if len(tcp) else np.nan)
+    unl = (cls_h == "unknown") | look_h
+    add("unlabelled_hosts", unl[act].mean())
+    add("unlabelled_packets", counts[act & unl].sum() / counts[act].sum())
+    if len(seen_before):
+        add("new_hosts", (~np.isin(hosts[act], seen_before)).mean())
+    for c in np.unique(cls_h[act]):
+        m = act & (cls_h == c)
+        acc = look.setdefault(str(c), [0, 0])
+        acc[0] += int(m.sum())
+        acc[1] += int((m & look_h).sum())
+
+
 def check_world(world: str | Path) -> CheckReport:
     """Validate the world written under `world` (see module docstring)."""
     world = Path(world)
@@ -143,6 +319,7 @@ def check_world(world: str | Path) -> CheckReport:
     t_net = table.column("network").to_numpy(zero_copy_only=False)
     t_cls = table.column("class").to_numpy(zero_copy_only=False)
     t_tool = table.column("tool").to_numpy(zero_copy_only=False)
+    t_look = np.char.endswith(table.column("behaviour").to_numpy(zero_copy_only=False).astype(str), LOOKALIKE)
     t_pk = table.column("packets").to_numpy().astype(np.int64)
     t_login = table.column("logins").to_numpy().astype(np.int64)
     cfg = summary["config"]
@@ -155,8 +332,11 @@ def check_world(world: str | Path) -> CheckReport:
     active: dict[tuple[str, str], np.ndarray] = {}
     active_all: dict[tuple[str, str], np.ndarray] = {}
     fp: dict[tuple[str, str], list[int]] = {}
+    stats: dict[str, list[float]] = {}
+    look: dict[str, list[int]] = {}
     for net in nets:
         name = net["name"]
+        seen_before = np.zeros(0, dtype=np.int64)
         fr = {"network": name, "files": 0, "ip_packets": 0, "non_ip": 0, "bad": 0}
         for day in days:
             day_cap = read_day(world, name, day)
@@ -170,9 +350,9 @@ def check_world(world: str | Path) -> CheckReport:
                 rep.problems.append(f"{name} {day}: {day_cap.files} capture files, expected 24")
             rep.problems.extend(day_cap.errors)
             sel = (t_net == name) & (t_day == day)
-            ts, tc, tt, tp = t_src[sel], t_cls[sel], t_tool[sel], t_pk[sel]
+            ts, tc, tt, tp, tl = t_src[sel], t_cls[sel], t_tool[sel], t_pk[sel], t_look[sel]
             order = np.argsort(ts)
-            ts, tc, tt, tp = ts[order], tc[order], tt[order], tp[order]
+            ts, tc, tt, tp, tl = ts[order], tc[order], tt[order], tp[order], tl[order]
             hosts, counts = np.unique(src, return_counts=True)
             known = np.isin(hosts, ts)
             if not known.all():
@@ -211,7 +391,7 @@ def check_world(world: str | Path) -> CheckReport:
             zh, zc = np.unique(src[zm], return_counts=True)
             mh, mc = np.unique(src[ms], return_counts=True)
             exp = {
-                "mirai": set(ts[(tc == "mirai") & (tp > 0)].tolist()),
+                "mirai": set(ts[(tt == "mirai") & (tp > 0)].tolist()),
                 "zmap": set(ts[(tt == "zmap") & (tp >= 5)].tolist()),
                 "masscan": set(ts[(tt == "masscan") & (tp >= 5)].tolist()),
             }
@@ -225,6 +405,24 @@ def check_world(world: str | Path) -> CheckReport:
                 acc[0] += len(found[k])
                 acc[1] += len(exp[k])
                 acc[2] += len(found[k] & exp[k])
+            if net["kind"] == "darknet" and len(ts):
+                look_h = tl[pos]
+                _realism_day(stats, look, src, protos, dports, hosts, counts, cls_h, look_h, seen_before)
+                seen_before = np.union1d(seen_before, hosts[counts >= 5])
+                res = port_baseline(src, protos, dports, dict(zip(ts.tolist(), tc.tolist(), strict=True)))
+                rep.baseline.append(
+                    {
+                        "network": name,
+                        "day": day,
+                        "hosts": res.hosts,
+                        "labelled": res.labelled,
+                        "classes": len(res.classes),
+                        "ports": res.ports,
+                        "f1": res.f1,
+                        "f1_all": res.f1_all,
+                        "per_class": res.per_class,
+                    }
+                )
         expected_arp = cfg["arp_frames"] * 24 * len(days)
         if fr["non_ip"] != expected_arp:
             rep.problems.append(f"{name}: {fr['non_ip']} non-IP frames, expected {expected_arp} (ARP)")
@@ -278,6 +476,29 @@ def check_world(world: str | Path) -> CheckReport:
                 rep.problems.append(
                     f"{a} / {b}: anchor share {share:.2f} vs target {cfg['anchor_share']:.2f}"
                 )
+    if rep.anchors:
+        stats["anchor_share"] = [r["share_active"] for r in rep.anchors]
+    stats["baseline_f1"] = [r["f1"] for r in rep.baseline if np.isfinite(r["f1"])]
+    for tgt in REALISM:
+        vals = stats.get(tgt.key, [])
+        value = float(np.mean(vals)) if vals else float("nan")
+        status = rate(tgt, value, scale)
+        rep.realism.append(
+            {
+                "key": tgt.key,
+                "statistic": tgt.label,
+                "measured": value,
+                "target": tgt.target,
+                "source": tgt.source,
+                "status": status,
+            }
+        )
+        if status == "FAIL":
+            rep.problems.append(f"realism: {tgt.label} {value:.3g} vs {tgt.target} ({tgt.source})")
+    for c in classes:
+        n, k = look.get(c, [0, 0])
+        if n:
+            rep.lookalikes.append({"class": c, "host_days": n, "lookalikes": k})
     for net in nets:
         if net["kind"] != "honeypot":
             continue

@@ -22,6 +22,11 @@ MIRAI_FAMILIES = 12
 #: Scanner organisations that also probe the first 5 UDP ports of `catalog.UDP_PORTS` (8 % of their packets).
 UDP_SCANNERS = ("shadowserver", "censys", "driftnet")
 N_PORTS = 65536
+#: Sigma of a scanner organisation's own preference added to the shared popularity score (-log(1 + rank)) when it
+#: picks its ports: small sets are then drawn from the same few dozen popular services, as real ones are.
+SCAN_TASTE = 1.0
+#: Packets of a scanner organisation fall on its ports Zipf-like along its preference order (rank^-SCAN_ZIPF).
+SCAN_ZIPF = 0.5
 
 # Address space that never sources Internet traffic: 0/8, 10/8, 100.64/10, 127/8, 169.254/16, 172.16/12,
 # 192.0.0/24, 192.0.2/24, 192.168/16, 198.18/15, 198.51.100/24, 203.0.113/24, 224/3.
@@ -66,6 +71,9 @@ class Population:
         variant: int16 (H,) Mirai family (0 = classic), brute-forcer service index, or unknown subtype.
         aux: int32 (H,) a per-host random number for small choices (source port base, backscatter kind...).
         tsbase: uint32 (H,) base of the TCP timestamp clock of the host.
+        lookalike: bool (H,) a host of a labelled class that the labelling sources miss: a Mirai-like bot without
+            the fingerprint, a brute-forcer, spammer or exploiter the honeypot never sees (set here), a scanner
+            host its organisation's published list leaves out (set by the world when it draws the lists).
     """
 
     ip: np.ndarray
@@ -79,6 +87,7 @@ class Population:
     variant: np.ndarray
     aux: np.ndarray
     tsbase: np.ndarray
+    lookalike: np.ndarray
     targets: dict[str, float] = field(default_factory=dict)  # active hosts per darknet-day, per class
     both: np.ndarray = field(default_factory=lambda: np.ones(len(C.CLASSES)))  # (C,) P(seen by every darknet)
 
@@ -98,6 +107,7 @@ class Schedules:
         mirai: per day, int64 (MIRAI_FAMILIES + 1, 4) ports of each variant family (row 0 unused).
         org_ports: per day, per scanner class name, int64 (k,) the ports scanned that day.
         org_hours: per day, per scanner class name, int64 (k,) the hour of each port (fixed_hours).
+        org_cum: per day, per scanner class name, float64 (k,) cumulative share of packets along `org_ports`.
         brute_pool, spam_pool: per day, int64 ports explored besides the main services.
         popular: per day, int64 (65535,) ports of the background ranked by popularity, most popular first.
     """
@@ -105,6 +115,7 @@ class Schedules:
     mirai: list[np.ndarray]
     org_ports: list[dict[str, np.ndarray]]
     org_hours: list[dict[str, np.ndarray]]
+    org_cum: list[dict[str, np.ndarray]]
     brute_pool: list[np.ndarray]
     spam_pool: list[np.ndarray]
     popular: list[np.ndarray]
@@ -175,6 +186,28 @@ def _class_target(spec: C.ClassSpec, sim: SimulateConfig, scale: float) -> float
     return max(target, float(sim.min_hosts)) if mix > 0 else target
 
 
+def _targets(sim: SimulateConfig, scale: float) -> dict[str, float]:
+    """Hosts per darknet-day of each class, look-alikes included: a class with a look-alike share s gets s times
+    its (labelled) target on top, and the unknown class gives up as many hosts (in the real data the look-alikes
+    are part of the unknown hosts, so the totals and the unlabelled share stay those of the data). A scanner
+    organisation's look-alikes are the hosts its list leaves out: 1 / `list_coverage` - 1 of its listed ones."""
+    out = {}
+    carved = 0.0
+    for spec in C.CLASSES:
+        t = _class_target(spec, sim, scale)
+        share = C.LOOKALIKE_SHARE.get(spec.kind, 0.0)
+        if spec.kind == "scanner":  # the hosts its published list leaves out
+            share = 1.0 / sim.list_coverage - 1.0
+        extra = t * share
+        carved += extra
+        out[spec.name] = t + extra
+    for spec in C.CLASSES:
+        if spec.kind == "unknown":
+            t = out[spec.name]
+            out[spec.name] = max(t - carved, 0.5 * t)
+    return out
+
+
 def build_population(
     sim: SimulateConfig,
     days: int,
@@ -199,10 +232,11 @@ def build_population(
             f"simulate.class_mix names unknown classes {sorted(unknown_mix)}; known: {C.CLASS_NAMES}"
         )
     per_darknet = lambda q: q + (1 - q) / max(n_darknets, 1)  # noqa: E731
+    wanted = _targets(sim, scale)
     # first pass: active hosts per darknet-day of each class, to solve the visibility q of each class
     first = []
     for spec in C.CLASSES:
-        t = _class_target(spec, sim, scale)
+        t = wanted[spec.name]
         if spec.blocks:
             cap = len(C.block_addresses(C.load_blocks(spec.blocks))) * 0.8
             t = min(t, cap * per_darknet(spec.both if spec.both is not None else 1.0) * spec.darknet)
@@ -214,7 +248,7 @@ def build_population(
     scanner_ips: list[np.ndarray] = []
     n_random = 0
     for ci, spec in enumerate(C.CLASSES):
-        target = _class_target(spec, sim, scale)
+        target = wanted[spec.name]
         q = float(q_class[ci])
         alive_n = target / (per_darknet(q) * spec.darknet)
         capacity = None
@@ -240,11 +274,15 @@ def build_population(
         low = np.zeros(n, dtype=bool)
         variant = np.zeros(n, dtype=np.int16)
         tool = np.full(n, spec.tool if spec.tool is not None else C.TOOL_RAW, dtype=np.int8)
+        look_share = C.LOOKALIKE_SHARE.get(spec.kind, 0.0)
+        look = rng.random(n) < look_share / (1 + look_share) if look_share > 0 else np.zeros(n, dtype=bool)
         if spec.kind == "mirai":
             tool[:] = C.TOOL_MIRAI
             variant = np.where(rng.random(n) < 0.8, 0, rng.integers(1, MIRAI_FAMILIES + 1, n)).astype(
                 np.int16
             )
+            # variants that randomise the sequence number: the same ports and volumes, no fingerprint
+            tool[look] = np.where(rng.random(int(look.sum())) < 0.7, C.TOOL_RAW, C.TOOL_LINUX)
         elif spec.kind == "bruteforcer":
             variant = rng.choice(len(C.BRUTE_SERVICES), size=n, p=C.BRUTE_WEIGHTS).astype(np.int16)
             tool = np.where(rng.random(n) < 0.6, C.TOOL_LINUX, C.TOOL_WINDOWS).astype(np.int8)
@@ -282,6 +320,7 @@ def build_population(
             variant = np.concatenate([variant, lv])
             tool = np.concatenate([tool, np.full(n_low, C.TOOL_RAW, np.int8)])
             tool[variant >= 3] = C.TOOL_NONE
+            look = np.concatenate([look, np.zeros(n_low, dtype=bool)])
             n = len(birth)
         if spec.blocks:
             ips = rng.choice(pool, size=n, replace=False)
@@ -304,6 +343,7 @@ def build_population(
                 "tool": tool,
                 "ttl": ttl,
                 "variant": variant,
+                "lookalike": look,
             }
         )
     taken = np.concatenate(scanner_ips) if scanner_ips else np.zeros(0, np.uint32)
@@ -327,6 +367,7 @@ def build_population(
         variant=cat["variant"],
         aux=rng.integers(0, 2**31 - 1, h).astype(np.int32),
         tsbase=rng.integers(0, 2**32, h, dtype=np.uint64).astype(np.uint32),
+        lookalike=cat["lookalike"],
         targets=targets,
         both=q_class,
     )
@@ -349,35 +390,36 @@ def _random_addresses(
 
 
 def build_schedules(sim: SimulateConfig, days: int, rng: np.random.Generator) -> Schedules:
-    """Draw the day-by-day group behaviours; `sim.drift` sets how much they change from one day to the next."""
+    """Draw the day-by-day group behaviours; `sim.drift` sets how much they change from one day to the next.
+
+    Scanner organisations draw their ports from the same popularity ranking as the background (the services
+    everybody probes), each with its own preference (`SCAN_TASTE`), so their sets overlap heavily; what sets
+    them apart is when, from where and with which tool they scan. Each day an organisation replaces the share
+    `ClassSpec.renewal` of its set (from its daily and monthly port counts) with ports drawn along the ranking.
+    """
     drift = sim.drift
     all_ports = np.arange(1, N_PORTS, dtype=np.int64)
     # background popularity: popular ports first, then the rest in random order; scores random-walk over days
     rest = rng.permutation(np.setdiff1d(all_ports, C.POPULAR_PORTS))
     base = np.concatenate([C.POPULAR_PORTS, rest])
     score = -np.log1p(np.arange(len(base), dtype=np.float64))
+    where = np.zeros(N_PORTS, dtype=np.int64)  # position of each port in `base`
+    where[base] = np.arange(len(base))
     fam = rng.choice(C.IOT_PORTS, size=(MIRAI_FAMILIES + 1, 4))
+    scanners = [spec for spec in C.CLASSES if spec.kind == "scanner"]
+    taste = {spec.name: rng.normal(0.0, SCAN_TASTE, len(base)) for spec in scanners}  # by position in `base`
+    order_key = {spec.name: rng.random(N_PORTS) for spec in scanners}  # rotation order of the ports
     org_state: dict[str, np.ndarray] = {}
     org_hour: dict[str, dict[int, int]] = {}
-    rotation: dict[str, np.ndarray] = {}
+    for spec in scanners:
+        k = spec.ports - (5 if spec.name in UDP_SCANNERS else 0)
+        pref = score + taste[spec.name]
+        top = np.argpartition(-pref, k - 1)[:k]
+        org_state[spec.name] = base[top]
+        org_hour[spec.name] = {}
     brute = rng.choice(all_ports, 1000, replace=False)
     spam = rng.choice(all_ports, 7000, replace=False)
-    for spec in C.CLASSES:
-        if spec.kind != "scanner":
-            continue
-        if spec.pattern == "rotation":
-            rotation[spec.name] = rng.permutation(all_ports)
-        elif spec.pattern == "wide":
-            org_state[spec.name] = np.unique(
-                np.concatenate([C.POPULAR_PORTS, rng.choice(all_ports, spec.ports)])
-            )[: spec.ports]
-        else:
-            k = spec.ports - (5 if spec.name in UDP_SCANNERS else 0)
-            popular = rng.choice(C.POPULAR_PORTS, size=min(k, len(C.POPULAR_PORTS) // 2), replace=False)
-            extra = rng.choice(all_ports, size=k, replace=False)
-            org_state[spec.name] = np.unique(np.concatenate([popular, extra]))[:k]
-            org_hour[spec.name] = {}
-    sched = Schedules([], [], [], [], [], [])
+    sched = Schedules([], [], [], [], [], [], [])
     for d in range(days):
         if d > 0:
             change = rng.random(fam.shape) < 0.1 * drift
@@ -385,35 +427,61 @@ def build_schedules(sim: SimulateConfig, days: int, rng: np.random.Generator) ->
             score = score + rng.normal(0, 0.05 * drift, len(score))
             brute = _replace(rng, brute, 0.2 * drift, all_ports)
             spam = _replace(rng, spam, 0.2 * drift, all_ports)
+            for spec in scanners:
+                org_state[spec.name] = _replace_ranked(rng, org_state[spec.name], spec.renewal * drift, base)
+        popular = base[np.argsort(-score, kind="stable")]
         sched.mirai.append(fam.copy())
-        sched.popular.append(base[np.argsort(-score, kind="stable")])
+        sched.popular.append(popular)
         sched.brute_pool.append(brute.copy())
         sched.spam_pool.append(spam.copy())
         ports_d: dict[str, np.ndarray] = {}
         hours_d: dict[str, np.ndarray] = {}
-        for spec in C.CLASSES:
-            if spec.kind != "scanner":
-                continue
+        cum_d: dict[str, np.ndarray] = {}
+        for spec in scanners:
             name = spec.name
+            ports = org_state[name]
             if spec.pattern == "rotation":
-                perm = rotation[name]
-                start = (d * spec.ports * max(drift, 0.0)) if drift > 0 else 0
-                idx = (int(start) + np.arange(spec.ports)) % len(perm)
-                ports_d[name] = perm[idx]
-                continue
-            if d > 0:
-                frac = {"wide": 0.5, "slow": 0.1}.get(spec.pattern or "", 0.05) * drift
-                org_state[name] = _replace(rng, org_state[name], frac, all_ports)
-            ports_d[name] = org_state[name].copy()
+                # one sweep a day through the set in the organisation's own order, a slice an hour
+                ports = ports[np.argsort(order_key[name][ports], kind="stable")]
+                w = np.ones(len(ports))
+            else:
+                # the organisation's preferred ports first, packets Zipf-like along that order
+                pref = score[where[ports]] + taste[name][where[ports]]
+                ports = ports[np.argsort(-pref, kind="stable")]
+                w = (1.0 + np.arange(len(ports))) ** -SCAN_ZIPF
+            ports_d[name] = ports.copy()
+            cum_d[name] = np.cumsum(w) / w.sum()
             if spec.pattern == "fixed_hours":
                 table = org_hour[name]
-                for p in ports_d[name]:
+                for p in ports:
                     if int(p) not in table:
                         table[int(p)] = int(rng.integers(0, 24))
-                hours_d[name] = np.array([table[int(p)] for p in ports_d[name]], dtype=np.int64)
+                hours_d[name] = np.array([table[int(p)] for p in ports], dtype=np.int64)
         sched.org_ports.append(ports_d)
         sched.org_hours.append(hours_d)
+        sched.org_cum.append(cum_d)
     return sched
+
+
+def _replace_ranked(
+    rng: np.random.Generator, ports: np.ndarray, frac: float, ranked: np.ndarray
+) -> np.ndarray:
+    """`ports` with a share `frac` of its members replaced by ports drawn along the popularity ranking `ranked`
+    (Zipf-like over the rank, members skipped), keeping the order of the members that stay."""
+    if frac <= 0 or len(ports) == 0:
+        return ports
+    k = int(rng.binomial(len(ports), min(frac, 1.0)))
+    if k == 0:
+        return ports
+    keep = ports[np.sort(rng.permutation(len(ports))[k:])]
+    fresh = np.zeros(0, dtype=np.int64)
+    while len(fresh) < k:
+        rank = np.minimum(rng.zipf(1.3, 4 * k + 16) - 1, len(ranked) - 1)
+        cand = ranked[rank]
+        cand = np.concatenate([fresh, cand[~np.isin(cand, keep)]])
+        _, first = np.unique(cand, return_index=True)
+        fresh = cand[np.sort(first)]
+    return np.concatenate([keep, fresh[:k]])
 
 
 def _replace(rng: np.random.Generator, ports: np.ndarray, frac: float, universe: np.ndarray) -> np.ndarray:

@@ -54,6 +54,16 @@ from darkembed.simulate.population import (
 
 log = logging.getLogger(__name__)
 
+#: Classes labelled from honeypot logs: their look-alikes are the hosts the honeypot never sees.
+HONEYPOT_KINDS = ("bruteforcer", "spammer", "exploiter")
+#: Suffix of the answer key's `behaviour` of a look-alike (a host of a class no labelling source names).
+LOOKALIKE = ":lookalike"
+
+#: Spammers and brute-forcers scan the popular services among the `SPAM_TOP` / `BRUTE_TOP` most popular ports
+#: (with their wide pools, about the 7,048 and 1,020 ports a day of [GNN] Table 2).
+SPAM_TOP = 1000
+BRUTE_TOP = 100
+
 US_PER_HOUR = 3_600_000_000
 US_PER_DAY = 24 * US_PER_HOUR
 
@@ -132,6 +142,9 @@ class _Day:
         glob = rng.random(n) < q
         which = rng.integers(0, max(len(darknets), 1), n)
         hp = np.array([s.honeypot for s in C.CLASSES])[cls]
+        # the look-alikes of the classes the honeypot labels never reach it
+        honeypot_labelled = np.array([s.kind in HONEYPOT_KINDS for s in C.CLASSES])[cls]
+        hp = np.where(pop.lookalike[self.alive] & honeypot_labelled, 0.0, hp)
         self.visible: dict[str, np.ndarray] = {}
         j = 0
         for x in nets:
@@ -254,19 +267,20 @@ def _packets(
         if k == 0:
             continue
         ports = sched.org_ports[d][spec.name]
-        if spec.pattern == "fixed_hours":
-            i = rng.integers(0, len(ports), k)
-            dport[m] = ports[i]
-            hours[m] = sched.org_hours[d][spec.name][i] + rng.random(k)
-        elif spec.pattern == "rotation":
+        if spec.pattern == "rotation":
+            # one sweep a day through the set, a slice an hour
             per_hour = -(-len(ports) // 24)
             h = rng.integers(0, 24, k)
             i = np.minimum(h * per_hour + rng.integers(0, per_hour, k), len(ports) - 1)
             dport[m] = ports[i]
             hours[m] = h + rng.random(k)
-        else:  # wide, slow: the day's port set, all day long
-            dport[m] = ports[rng.integers(0, len(ports), k)]
-            hours[m] = rng.random(k) * 24
+        else:
+            i = np.minimum(np.searchsorted(sched.org_cum[d][spec.name], rng.random(k)), len(ports) - 1)
+            dport[m] = ports[i]
+            if spec.pattern == "fixed_hours":  # each port at its own hour of the day
+                hours[m] = sched.org_hours[d][spec.name][i] + rng.random(k)
+            else:  # wide, slow: all day long
+                hours[m] = rng.random(k) * 24
         if spec.name in UDP_SCANNERS:
             udp = m & (u < 0.08)
             j = rng.integers(0, 5, int(udp.sum()))
@@ -277,21 +291,34 @@ def _packets(
     # hosts of a class differ: each host has its own mix (fractions drawn from its `aux` number)
     f1 = (aux % 1000) / 1000.0
     f2 = (aux // 1000 % 1000) / 1000.0
+    popular = sched.popular[d]
     m = kind == "bruteforcer"
     if m.any():
+        # the honeypot sees them brute-force; a darknet sees them look for targets: some hammer one service,
+        # others mostly scan (the class covers 1,020 ports a day, [GNN] Table 2); each host has its own mix
         k = int(m.sum())
-        focus = 0.4 + 0.55 * f1[m]  # share of the host's main service; the rest is discovery
+        focus = 0.15 + 0.8 * f1[m]  # share of the host's main service
         primary = C.BRUTE_SERVICES[var[m]]
-        other = C.BRUTE_SERVICES[rng.integers(0, len(C.BRUTE_SERVICES), k)]
+        second = C.BRUTE_SERVICES[
+            (var[m] + 1 + (aux[m] // 10**6) % (len(C.BRUTE_SERVICES) - 1)) % len(C.BRUTE_SERVICES)
+        ]
         pool = sched.brute_pool[d]
+        scan = np.where(
+            rng.random(k) < f2[m], popular[_zipf_rank(rng, k, BRUTE_TOP)], pool[rng.integers(0, len(pool), k)]
+        )
         side = u[m] < focus + (1 - focus) / 3
-        dport[m] = np.where(u[m] < focus, primary, np.where(side, other, pool[rng.integers(0, len(pool), k)]))
+        dport[m] = np.where(u[m] < focus, primary, np.where(side, second, scan))
     m = kind == "spammer"
     if m.any():
+        # at a darknet, spam bots are aggressive horizontal scanners ([GNN] Table 2: 7,048 ports a day); the
+        # SMTP ports are a small share of their probes, the rest the popular services and a wide pool, in a mix
+        # of the host's own
         k = int(m.sum())
         smtp = C.SMTP_PORTS[rng.choice(3, size=k, p=C.SMTP_WEIGHTS)]
         pool = sched.spam_pool[d]
-        dport[m] = np.where(u[m] < 0.15 + 0.7 * f1[m], smtp, pool[rng.integers(0, len(pool), k)])
+        zipf = popular[_zipf_rank(rng, k, SPAM_TOP)]
+        wide = np.where(rng.random(k) < f2[m], zipf, pool[rng.integers(0, len(pool), k)])
+        dport[m] = np.where(u[m] < C.SPAM_SMTP_MIN + C.SPAM_SMTP_SPAN * f1[m], smtp, wide)
     m = kind == "exploiter"
     if m.any():
         k = int(m.sum())
@@ -387,6 +414,12 @@ def _packets(
     return cols, hosts, cnt
 
 
+def _zipf_rank(rng: np.random.Generator, n: int, top: int) -> np.ndarray:
+    """`n` Zipf-like ranks (exponent 1.3) below `top`; draws beyond it are uniform below it."""
+    rank = rng.zipf(1.3, n) - 1
+    return np.where(rank < top, rank, rng.integers(0, top, n))
+
+
 def _arp_rows(
     rng: np.random.Generator, net: SimNetwork, day_start_us: int, per_hour: int
 ) -> dict[str, np.ndarray]:
@@ -438,6 +471,8 @@ def _behaviour(pop: Population, hosts: np.ndarray) -> np.ndarray:
             ]
         else:
             out[m] = s.kind
+    look = pop.lookalike[hosts]
+    out[look] = out[look] + LOOKALIKE
     return out
 
 
@@ -478,6 +513,10 @@ def simulate(
     exclude = [(n.base, 32 - (n.size - 1).bit_length()) for n in nets]
     pop = build_population(sim, sim.days, sim.scale, len(darknets), _rng(sim.seed, 1), exclude)
     sched = build_schedules(sim, sim.days, _rng(sim.seed, 2))
+    covered = _list_coverage(pop, sim)
+    # scanner hosts their organisation's list leaves out are the scanners' look-alikes
+    is_scanner = np.array([s.kind == "scanner" for s in C.CLASSES])[pop.cls]
+    pop.lookalike |= is_scanner & ~covered
     log.info("simulated population: %d hosts over %d days", len(pop), sim.days)
     result = SimulateResult(out=out)
     truth_parts: list[dict[str, np.ndarray]] = []
@@ -591,7 +630,7 @@ def simulate(
                 progress(f"{net.name} {date}", step, total_steps)
     pool.shutdown()
     _write_truth(out, truth_parts, sim.start)
-    lists = _write_scanner_lists(out, pop, sim)
+    lists = _write_scanner_lists(out, pop, sim, covered)
     summary = {
         "generator": "darkembed.simulate",
         "version": __version__,
@@ -643,35 +682,54 @@ def _write_truth(out: Path, parts: list[dict[str, np.ndarray]], start: dt.date) 
     tmp.replace(path)
 
 
-def _write_scanner_lists(out: Path, pop: Population, sim: SimulateConfig) -> dict[str, dict[str, int]]:
-    """Write `<out>/scanners/<org>_v4.txt` covering `sim.list_coverage` of each organisation's simulated hosts.
+def _list_coverage(pop: Population, sim: SimulateConfig) -> np.ndarray:
+    """bool (H,): the scanner hosts that their organisation's published list covers, `sim.list_coverage` of
+    each organisation's hosts active in the simulated days."""
+    rng = _rng(sim.seed, 7)
+    covered = np.zeros(len(pop), dtype=bool)
+    for ci, spec in enumerate(C.CLASSES):
+        if not spec.blocks:
+            continue
+        mine = (pop.cls == ci) & (pop.birth < sim.days)
+        ips = np.sort(pop.ip[mine])
+        if not len(ips):
+            continue
+        n_cov = max(1, round(len(ips) * sim.list_coverage))
+        chosen = rng.choice(ips, size=min(n_cov, len(ips)), replace=False)
+        covered |= mine & np.isin(pop.ip, chosen)
+    return covered
+
+
+def _write_scanner_lists(
+    out: Path, pop: Population, sim: SimulateConfig, covered: np.ndarray
+) -> dict[str, dict[str, int]]:
+    """Write `<out>/scanners/<org>_v4.txt` listing the `covered` hosts of each organisation (`_list_coverage`).
 
     A block whose simulated hosts are all covered is listed whole (as real lists do); otherwise the covered
     hosts are listed as /32. Returns per organisation the simulated, covered and listed-line counts.
     """
-    rng = _rng(sim.seed, 7)
     folder = out / "scanners"
     folder.mkdir(parents=True, exist_ok=True)
     stats = {}
     for ci, spec in enumerate(C.CLASSES):
         if not spec.blocks:
             continue
-        ips = np.sort(pop.ip[(pop.cls == ci) & (pop.birth < sim.days)])
-        n_cov = max(1, round(len(ips) * sim.list_coverage)) if len(ips) else 0
-        covered = np.sort(rng.choice(ips, size=min(n_cov, len(ips)), replace=False)) if len(ips) else ips
+        mine = (pop.cls == ci) & (pop.birth < sim.days)
+        ips = np.sort(pop.ip[mine])
+        cov = np.sort(pop.ip[mine & covered])
         lines = []
         for net, plen in C.load_blocks(spec.blocks):
             size = 1 << (32 - plen)
             inside = ips[(ips >= net) & (ips < net + size)]
-            cov = covered[(covered >= net) & (covered < net + size)]
-            if len(inside) and len(cov) == len(inside):
+            cov_in = cov[(cov >= net) & (cov < net + size)]
+            if len(inside) and len(cov_in) == len(inside):
                 lines.append(f"{C.ip_str(net)}/{plen}")
             else:
-                lines += [f"{C.ip_str(x)}/32" for x in cov]
+                lines += [f"{C.ip_str(x)}/32" for x in cov_in]
         text = (
             f"# {spec.name}: simulated scanner list (darkembed simulate, seed {sim.seed});\n"
-            f"# covers {len(covered)} of the organisation's {len(ips)} simulated addresses\n"
+            f"# covers {len(cov)} of the organisation's {len(ips)} simulated addresses\n"
         )
         (folder / f"{spec.name}_v4.txt").write_text(text + "".join(x + "\n" for x in lines))
-        stats[spec.name] = {"simulated": len(ips), "covered": len(covered), "lines": len(lines)}
+        stats[spec.name] = {"simulated": len(ips), "covered": len(cov), "lines": len(lines)}
     return stats
