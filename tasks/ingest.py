@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.config import Config
-from darkembed.ingest import IngestReport, expand_inputs, ingest_file
+from darkembed.ingest import CaptureChecks, IngestReport, expand_inputs, ingest_file
 from darkembed.ingest.files import commit_day, part_names, staging_dir
 from darkembed.layout import Layout
 from tasks.common import io_errors_only
@@ -51,6 +51,7 @@ def ingest_source(config: Config, network: str, day: dt.date, src: str, name: st
         day=day,
         keep_outside_day=config.ingest.keep_outside_day,
         max_bad=config.ingest.max_bad_offsets,
+        checks=CaptureChecks(verify_checksums=config.ingest.verify_checksums),
     )
     return rep.as_row() | {"bad": rep.bad[: config.ingest.max_bad_offsets], "name": name}
 
@@ -85,4 +86,6 @@ def _report(row: dict) -> IngestReport:
         setattr(rep, k, row[k])
     rep.skipped = dict(row["skipped"])
     rep.bad = [tuple(b) for b in row.get("bad", [])]
+    rep.gaps = [tuple(g) for g in row.get("gaps", [])]
+    rep.flagged = dict(row.get("flagged", {}))
     return rep
