@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from _timing import median_seconds
 
+from darkembed.simulate.pcap import _fold, _sum16
+
 
 def build_frames(n: int, seed: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
     """`n` frames as rows of byte matrices grouped by layout, plus timestamps (vectorised, no per-packet Python)."""
@@ -56,6 +58,8 @@ def build_frames(n: int, seed: int = 1) -> tuple[np.ndarray, list[np.ndarray]]:
         for j in range(4):
             ip[:, 12 + j] = (src[idx] >> (24 - 8 * j)) & 0xFF
             ip[:, 16 + j] = (dst[idx] >> (24 - 8 * j)) & 0xFF
+        csum = _fold(_sum16(ip))  # the header checksum, as the simulator writes it
+        ip[:, 10], ip[:, 11] = csum >> 8, csum & 0xFF
         l4 = frame[:, 34:]
         sport = rng.integers(1024, 65536, m)
         dport = rng.choice([23, 2323, 22, 80, 443, 445, 3389, 8080], size=m)
@@ -193,6 +197,11 @@ def main() -> None:
     )
 
     read_capture(sample)  # compile / load the kernels once
+    kept = read_capture(cap)[1].kept
+    if kept != n:
+        raise SystemExit(
+            f"workload check: {kept:,} of {n:,} packets kept; the benchmark capture is malformed"
+        )
     t_parse = median_seconds(lambda: read_capture(cap), args.repeat)
     t_parse_gz = median_seconds(lambda: read_capture(gz), args.repeat)
     t_e2e = median_seconds(lambda: ingest_file(gz, tmp / "out.parquet"), args.repeat)

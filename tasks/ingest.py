@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.config import Config
-from darkembed.ingest import IngestReport, ingest_file
+from darkembed.ingest import CaptureChecks, IngestReport, ingest_file
 from darkembed.ingest.files import commit_day, part_names, staging_dir
 from darkembed.layout import Layout
 from darkembed.lineage import capture_files
@@ -52,6 +52,7 @@ def ingest_source(config: Config, network: str, day: dt.date, src: str, name: st
         day=day,
         keep_outside_day=config.ingest.keep_outside_day,
         max_bad=config.ingest.max_bad_offsets,
+        checks=CaptureChecks(verify_checksums=config.ingest.verify_checksums),
     )
     return rep.as_row() | {"bad": rep.bad[: config.ingest.max_bad_offsets], "name": name}
 
@@ -86,4 +87,6 @@ def _report(row: dict) -> IngestReport:
         setattr(rep, k, row[k])
     rep.skipped = dict(row["skipped"])
     rep.bad = [tuple(b) for b in row.get("bad", [])]
+    rep.gaps = [tuple(g) for g in row.get("gaps", [])]
+    rep.flagged = dict(row.get("flagged", {}))
     return rep

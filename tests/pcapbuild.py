@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
+from darkembed.simulate.pcap import _fold, _sum16
+
 
 def ipv4(
     src: int,
@@ -17,11 +21,19 @@ def ipv4(
     options: bytes = b"",
     total_len: int | None = None,
     ihl: int | None = None,
+    checksum: int | None = None,
 ) -> bytes:
+    """An IPv4 packet with a correct header checksum (or `checksum` as given)."""
     hl = ihl if ihl is not None else 5 + len(options) // 4
     tl = total_len if total_len is not None else 20 + len(options) + len(payload)
     hdr = struct.pack("!BBHHHBBHII", 0x40 | hl, 0, tl, ip_id, flags_frag, ttl, proto, 0, src, dst) + options
-    return hdr + payload
+    c = ip_checksum(hdr) if checksum is None else checksum
+    return hdr[:10] + struct.pack("!H", c) + hdr[12:] + payload
+
+
+def ip_checksum(header: bytes) -> int:
+    """The Internet checksum (RFC 1071) of `header` (its checksum field zero), by the simulator's helpers."""
+    return int(_fold(_sum16(np.frombuffer(header, np.uint8)[None, :]))[0])
 
 
 def tcp(

@@ -85,11 +85,14 @@ class IngestConfig(_Frozen):
         workers: parallel file parsers; 0 means one per core.
         max_bad_offsets: how many bad records per file are reported with their byte offset.
         keep_outside_day: keep packets whose timestamp falls outside the UTC day being ingested.
+        verify_checksums: drop packets whose IPv4 header checksum is wrong; false for captures taken on a host with
+            checksum offload (the packets are then kept and counted as flagged).
     """
 
     workers: int = Field(default=0, ge=0)
     max_bad_offsets: int = Field(default=1000, ge=0)
     keep_outside_day: bool = False
+    verify_checksums: bool = True
 
 
 class ActivityConfig(_Frozen):

@@ -1,6 +1,6 @@
 """Packet ingest: captures (libpcap, pcapng, gzip) and legacy text traces into the `packets` dataset."""
 
-from darkembed.ingest.capture import CaptureError, IngestReport, empty_packets, read_capture
+from darkembed.ingest.capture import CaptureChecks, CaptureError, IngestReport, empty_packets, read_capture
 from darkembed.ingest.files import (
     expand_inputs,
     ingest_day,
@@ -12,6 +12,7 @@ from darkembed.ingest.files import (
 from darkembed.ingest.legacy import read_legacy
 
 __all__ = [
+    "CaptureChecks",
     "CaptureError",
     "IngestReport",
     "empty_packets",

@@ -22,7 +22,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from darkembed.ingest.capture import GZIP_MAGIC, CaptureError, IngestReport, read_capture, sniff
+from darkembed.ingest.capture import (
+    GZIP_MAGIC,
+    CaptureChecks,
+    CaptureError,
+    IngestReport,
+    read_capture,
+    sniff,
+)
 from darkembed.ingest.legacy import read_legacy
 from darkembed.layout import part_name
 from darkembed.schemas import PACKETS
@@ -59,11 +66,13 @@ def detect_format(path: str | Path) -> str:
     return "capture"
 
 
-def read_source(path: str | Path, *, max_bad: int = 1000) -> tuple[pa.Table, IngestReport]:
+def read_source(
+    path: str | Path, *, max_bad: int = 1000, checks: CaptureChecks | None = None
+) -> tuple[pa.Table, IngestReport]:
     """Read any supported source file into a `packets` table (see `read_capture`, `read_legacy`)."""
     if detect_format(path) == "legacy":
         return read_legacy(path, max_bad=max_bad)
-    return read_capture(path, max_bad=max_bad)
+    return read_capture(path, max_bad=max_bad, checks=checks)
 
 
 def day_bounds_ns(day: dt.date) -> tuple[int, int]:
@@ -94,6 +103,7 @@ def ingest_file(
     day: dt.date | None = None,
     keep_outside_day: bool = False,
     max_bad: int = 1000,
+    checks: CaptureChecks | None = None,
 ) -> IngestReport:
     """Read one source file and write its rows as one Parquet file (zstd).
 
@@ -103,11 +113,12 @@ def ingest_file(
         day: when given, rows outside this UTC day are dropped and counted (unless `keep_outside_day`).
         keep_outside_day: keep rows of other days.
         max_bad: damaged records reported with their offset.
+        checks: the capture reader's integrity checks (default `CaptureChecks()`).
 
     Raises:
         CaptureError: the file is not a capture or trace.
     """
-    table, report = read_source(src, max_bad=max_bad)
+    table, report = read_source(src, max_bad=max_bad, checks=checks)
     if day is not None and not keep_outside_day and table.num_rows:
         table = restrict_to_day(table, day, report)
     out = Path(out)
@@ -150,6 +161,7 @@ def ingest_many(
     workers: int = 0,
     keep_outside_day: bool = False,
     max_bad: int = 1000,
+    checks: CaptureChecks | None = None,
     progress: Callable[[IngestReport], None] | None = None,
 ) -> list[tuple[str, IngestReport]]:
     """Ingest files in parallel into `out_dir/part-<name>.parquet`; returns (part name, report) in input order.
@@ -161,7 +173,9 @@ def ingest_many(
 
     def one(args: tuple[Path, str]) -> tuple[str, IngestReport]:
         f, name = args
-        rep = ingest_file(f, out_dir / name, day=day, keep_outside_day=keep_outside_day, max_bad=max_bad)
+        rep = ingest_file(
+            f, out_dir / name, day=day, keep_outside_day=keep_outside_day, max_bad=max_bad, checks=checks
+        )
         if progress:
             progress(rep)
         return name, rep
@@ -226,6 +240,7 @@ def ingest_day(
     workers: int = 0,
     keep_outside_day: bool = False,
     max_bad: int = 1000,
+    checks: CaptureChecks | None = None,
     config_hash: str | None = None,
     progress: Callable[[IngestReport], None] | None = None,
 ) -> list[IngestReport]:
@@ -244,6 +259,7 @@ def ingest_day(
             workers=workers,
             keep_outside_day=keep_outside_day,
             max_bad=max_bad,
+            checks=checks,
             progress=progress,
         )
     except BaseException:
