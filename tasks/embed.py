@@ -9,7 +9,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from darkembed.config import Config
+from darkembed.config import GNN_METHODS, Config
 from darkembed.embed.chain import resume_from
 from darkembed.embed.w2v import IDarkVec
 from darkembed.layout import Layout
@@ -63,9 +63,6 @@ def embed_idarkvec(config: Config, network: str, day: dt.date) -> dict:
         "seconds": stats.seconds,
         "continues": str(prev) if prev else None,
     }
-
-
-GNN_METHODS = [f"{m}{s}" for m in ("gcn", "igcn", "gcngru", "igcngru") for s in ("", "-nofeat")]
 
 
 def parse_gnn_method(name: str) -> tuple[str, bool]:
