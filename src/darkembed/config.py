@@ -276,12 +276,16 @@ class OrchestrationConfig(_Frozen):
             None runs them in local threads.
         embed_deployment: a Prefect deployment (`embed/embed-gpu`) that runs the embedding flow on the GPU work
             pool; None runs it inline as a subflow.
+        server_startup_timeout: seconds the command waits for Prefect's local (ephemeral) server to answer; it
+            starts in about 10 s on an idle 2-core machine and several times slower on a busy one (the environment's
+            `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS` wins).
     """
 
     max_workers: int = Field(default=4, ge=1)
     torch_threads: int = Field(default=0, ge=0)
     dask_address: str | None = None
     embed_deployment: str | None = None
+    server_startup_timeout: int = Field(default=600, ge=1)
 
 
 class GnnConfig(_Frozen):
