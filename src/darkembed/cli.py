@@ -655,6 +655,8 @@ def evaluate_knn_cmd(
     from darkembed.layout import Layout, parse_day
 
     cfg = get_config()
+    parse_day_opt(start, "--start")
+    parse_day_opt(end, "--end")
     try:
         net = cfg.network(network).name if network else cfg.networks[0].name
     except (ConfigError, IndexError) as exc:
@@ -709,12 +711,18 @@ def ui_cmd(
     """Start the MLflow UI on the configured local store (and say how to open the Prefect UI)."""
     import subprocess
 
+    from darkembed import tracking
+
     cfg = get_config()
     art = Path(cfg.tracking.artifacts).resolve()
+    exp_id = tracking.setup(cfg.tracking)
     console.print(
         f"MLflow UI on http://{host}:{port} (store {cfg.tracking.uri}); Ctrl-C stops it.\n"
+        f"The runs: [bold]{runs_url(host, port, exp_id)}[/] (the experiment {cfg.tracking.experiment!r} in the "
+        "Model training view; the UI's own start page is its GenAI view).\n"
         "Prefect UI: run `PREFECT_HOME=var/prefect prefect server start` in another terminal, then open "
-        "http://127.0.0.1:4200"
+        "http://127.0.0.1:4200",
+        highlight=False,
     )
     cmd = [
         sys.executable,
@@ -731,6 +739,12 @@ def ui_cmd(
         str(port),
     ]
     raise typer.Exit(subprocess.call(cmd))
+
+
+def runs_url(host: str, port: int, experiment_id: str) -> str:
+    """The MLflow UI's page of the experiment's runs, in the Model training view (MLflow 3 opens in its GenAI view,
+    which shows traces, not runs; this query parameter selects the view)."""
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`
