@@ -56,6 +56,15 @@ class _Context(logging.Filter):
         return True
 
 
+class _QuietPrefect(logging.Filter):
+    """Keeps Prefect's own records (task and flow states, "Finished in state Completed()", the tracebacks of a
+    failed task) off the console without -v: the command prints one line for a failure. Prefect's API handler still
+    receives them, so the Prefect UI shows every run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("prefect") or record.levelno >= logging.CRITICAL
+
+
 #: Library loggers whose per-epoch and per-fit lines show only with -v; stage summaries and warnings always show.
 _CHATTY = ("darkembed.adapt", "darkembed.evaluate", "darkembed.cluster", "darkembed.embed", "darkembed.report",
            "darkembed.ingest")  # fmt: skip
@@ -75,6 +84,8 @@ def _setup_logging(verbose: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)-7s %(elapsed)s  %(where)s%(message)s"
     handler.addFilter(_Context())
+    if not verbose:
+        handler.addFilter(_QuietPrefect())
     handler.setFormatter(logging.Formatter(fmt))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
     # MLflow configures its own loggers when first imported: its level comes from the environment
@@ -137,7 +148,8 @@ def prefect_env(cfg: Config, verbose: bool = False) -> None:
     """Prefect's settings for the local run, applied to the environment before Prefect is first imported (Prefect
     reads its settings once, at import): state under ./var/prefect when no server is configured, a start-up
     timeout of the ephemeral server that a busy machine does not exceed (`orchestration.server_startup_timeout`),
-    and Prefect's own log lines (task states, the server's) only with -v. Settings the environment already has
+    and the local server's log lines (its SQLite "database is locked" retries, which Prefect's maintainers call
+    noise) only with -v (`_QuietPrefect` keeps the client's off the console). Settings the environment already has
     win: they are the machine's."""
     if "prefect" in sys.modules:  # too late to take effect: a programming error in the command
         logging.getLogger(__name__).warning("Prefect was imported before its settings were applied")
@@ -146,7 +158,7 @@ def prefect_env(cfg: Config, verbose: bool = False) -> None:
         Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     timeout = str(cfg.orchestration.server_startup_timeout)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", timeout)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "CRITICAL")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING" if verbose else "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
