@@ -402,7 +402,7 @@ def _days(start, end) -> list:
 
 def _run_flow(module: str, name: str, **kwargs):
     """Import the flow `module.name` with Prefect configured first (`prefect_env`), run it, and turn a failure
-    into one clear error line. SIGTERM (and Ctrl-C) stop the run: its MLflow runs end FAILED, Prefect's local
+    into one clear error line. SIGTERM, SIGHUP (the terminal closed) and Ctrl-C stop the run: its MLflow runs end FAILED, Prefect's local
     server is stopped with it, and the command exits at once without waiting for task threads."""
     import importlib
     import signal
@@ -418,19 +418,20 @@ def _run_flow(module: str, name: str, **kwargs):
     def on_term(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
     where = os.environ.get("PREFECT_API_URL") or "Prefect's local server (starts in 10 s to a minute)"
     logging.getLogger(__name__).info("%s: starting on %s", name, where)
     try:
         return fn(**kwargs, config=[str(p) for p in _State.config_paths])
     except KeyboardInterrupt as exc:
-        code = 143 if "signal" in str(exc) else 130
+        code = 128 + int(str(exc).split()[-1]) if str(exc).startswith("signal") else 130
         console.print(f"[bold red]interrupted[/] ({exc or 'Ctrl-C'}): stopping")
         _exit_now(code)
     except Exception as exc:
         raise fail(_flow_error(exc, cfg), 1) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _exit_now(code: int) -> None:
