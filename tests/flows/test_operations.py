@@ -92,9 +92,10 @@ def test_sigterm_stops_the_run_and_its_prefect_server(tiny):
         children = _descendants(p.pid)
         assert any("uvicorn" in c for c in children.values()), (home / "run.log").read_text()
         p.send_signal(signal.SIGTERM)
-        assert p.wait(120) == 143
+        rc = p.wait(120)
         left = {pid: c for pid, c in children.items() if _alive(pid)}
         assert not left, f"left running after SIGTERM: {left}"
+        assert rc == 143
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
