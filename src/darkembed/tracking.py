@@ -115,11 +115,17 @@ def _process_tags() -> dict[str, str]:
 
 def mark_interrupted(experiment_id: str) -> list[str]:
     """Mark `FAILED` the runs of this machine that are still `RUNNING` though their process is gone; returns
-    their ids. Runs of other machines are left alone (their processes cannot be checked from here)."""
+    their ids. Runs of other machines are left alone (their processes cannot be checked from here), and so is
+    everything on a system without /proc."""
+    import os
     import socket
 
     from mlflow import MlflowClient
 
+    if (
+        _process_start(os.getpid()) is None
+    ):  # no /proc (not Linux): a live process cannot be told from a dead one
+        return []
     client = MlflowClient()
     host = socket.gethostname()
     stale = []
@@ -130,8 +136,9 @@ def mark_interrupted(experiment_id: str) -> list[str]:
             pid = int(tags.get(PID_TAG, ""))
         except ValueError:
             continue
-        if _process_start(pid) not in (None, "") and _process_start(pid) == tags.get(PID_START_TAG):
-            continue  # the process that runs it is alive
+        start = _process_start(pid)
+        if start is not None and start == tags.get(PID_START_TAG):
+            continue  # the process that runs it is alive (the same pid and start time)
         client.set_tag(
             r.info.run_id, "darkembed.interrupted", "the process running it ended without closing it"
         )
