@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +12,8 @@ from darkembed import tracking
 from darkembed.config import Config, load_config
 from darkembed.layout import parse_day
 from darkembed.lineage import partition_stale
+
+log = logging.getLogger(__name__)
 
 
 def config_from(paths: Sequence[str] | None) -> Config:
@@ -84,12 +88,28 @@ def numeric_metrics(prefix: str, result: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def log_stage(stage: str, result: Mapping[str, Any], **tags: Any) -> None:
-    """One nested MLflow run for a stage result of one network-day (metrics + the result as JSON)."""
+#: Result fields worth a word in a stage's progress line, in this order.
+_HEADLINE = ("packets", "hosts", "active_hosts", "labelled", "sentences", "edges", "rows", "anchors", "files")
+
+
+def progress(name: str, result: Mapping[str, Any], started: float | None = None, detail: str = "") -> None:
+    """One progress line for a finished stage of one partition: its name, how long it took (from `started`,
+    `time.time()` when its work began), its headline counts and `detail`."""
+    words = [f"{k} {result[k]:,}" for k in _HEADLINE if isinstance(result.get(k), int)][:3]
+    if detail:
+        words.append(detail)
+    took = f" in {time.time() - started:.1f} s" if started is not None else ""
+    log.info("%s done%s%s", name, took, f": {', '.join(words)}" if words else "")
+
+
+def log_stage(stage: str, result: Mapping[str, Any], started: float | None = None, **tags: Any) -> None:
+    """One nested MLflow run for a stage result of one network-day (metrics + the result as JSON), and a progress
+    line. `started` (`time.time()` when the stage's work began) makes the run's duration the work's."""
     name = f"{stage}[{result.get('network', '')}/{result.get('day', '')}]"
     with tracking.run(
         name,
         nested=True,
+        started=started,
         tags={
             "stage": stage,
             **{k: v for k, v in result.items() if k in ("network", "day", "method")},
@@ -100,3 +120,5 @@ def log_stage(stage: str, result: Mapping[str, Any], **tags: Any) -> None:
         tracking.log_dict(dict(result), f"{stage}/result.json")
         if "figure" in result:
             tracking.log_artifact(result["figure"], "figures")
+    method = f"{result['method']}/" if result.get("method") else ""
+    progress(f"{stage}[{method}{result.get('network', '')}/{result.get('day', '')}]", result, started)

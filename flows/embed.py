@@ -6,6 +6,7 @@ flow calls it inline as a subflow.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from prefect import flow
@@ -49,6 +50,7 @@ def embed_flow(
             and stage_current(cfg, "models", n, d, m)
         )
     ]
+    started = time.time()
     futures = [
         (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
         for m, n in todo
@@ -56,6 +58,6 @@ def embed_flow(
     results = []
     for m, _n, fut in futures:
         res = fut.result()
-        log_stage("embed", res, method=m)
+        log_stage("embed", res, started=started, method=m)
         results.append(res)
     return results

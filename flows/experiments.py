@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,11 @@ from darkembed.evaluate.knn_report import knn_table
 from darkembed.layout import Layout
 from darkembed.report.experiment import ExperimentTables, headline_metrics, render, write_tables
 from darkembed.store import is_complete, read_manifest
+from flows.catalog import EXPERIMENTS, experiment_names
 from flows.common import flow_tags
 from flows.nightly import backfill
 from flows.transfer import log_adapt
 from tasks.adapt import adapt_pair, pair_name
-
-ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ROOT / "conf" / "experiments"
-
-
-def experiment_names() -> list[str]:
-    return sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
 
 
 def resolve_experiment(
@@ -159,7 +154,8 @@ def _evaluate_transfer(cfg: Config, days: list[dt.date]) -> dict[tuple, Path]:
                 if not (
                     is_complete(part) and read_manifest(part).get("config_hash") == cfg.stage_hash("results")
                 ):
-                    log_adapt(adapt_pair(cfg, pair.provider, pair.customer, d, m))
+                    started = time.time()
+                    log_adapt(adapt_pair(cfg, pair.provider, pair.customer, d, m), started)
                 parts[(pair_name(pair.provider, pair.customer), m, d)] = part
     return parts
 

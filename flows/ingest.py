@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed import tracking
-from flows.common import config_from, flow_tags, network_names, resolve_day
+from flows.common import config_from, flow_tags, network_names, progress, resolve_day
 from tasks.ingest import commit_packets, discard_staging, ingest_source, plan_day
 
 
@@ -81,13 +82,16 @@ def ingest_flow(
     with tracking.run(f"ingest[{d}]", config=cfg, tags=flow_tags("ingest", day=d, networks=names)):
         tracking.log_config(cfg)
         tracking.log_params(cfg.flat("ingest"))
+        started = time.time()
         commits = [submit_ingest(cfg, n, d) for n in names]
         results = []
         for n, fut in zip(names, commits, strict=True):
             res = fut.result()
-            with tracking.run(
-                f"ingest[{n}/{d}]", nested=True, tags={"stage": "ingest", "network": n, "day": d}
-            ):
+            name = f"ingest[{n}/{d}]"
+            tags = {"stage": "ingest", "network": n, "day": d}
+            with tracking.run(name, nested=True, started=started, tags=tags):
                 log_ingest_result(res)
+            packets = sum(r["kept"] for r in res["reports"])
+            progress(name, {"files": len(res["reports"]), "packets": packets}, started)
             results.append(res)
     return results

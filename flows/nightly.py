@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 
 from prefect import flow
@@ -21,7 +22,15 @@ from darkembed.layout import Layout
 from darkembed.lineage import partition_stale
 from darkembed.store import read_manifest, sweep_debris
 from darkembed.torchutil import set_threads
-from flows.common import config_from, flow_tags, log_stage, network_names, resolve_day, stage_current
+from flows.common import (
+    config_from,
+    flow_tags,
+    log_stage,
+    network_names,
+    progress,
+    resolve_day,
+    stage_current,
+)
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
 from flows.transfer import log_adapt
@@ -39,28 +48,33 @@ STAGES = ("packets", "labels", "corpus", "graph")
 
 def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
     """Ingest, then labels, corpus and graph of each network; returns the stage results."""
+    log.info("%s: ingest, labels, corpus and graph of %s", d, ", ".join(names))
+    t0 = time.time()
     ingests = {n: submit_ingest(cfg, n, d) for n in names}
     later = []
     for n in names:
         ingests[n].result()  # commits the day's packets (its files were parsed concurrently with the others)
+        t = time.time()
         for stage, task in (("labels", label_day), ("corpus", build_corpus), ("graph", build_graph)):
-            later.append((stage, task.submit(cfg, n, d)))
+            later.append((stage, task.submit(cfg, n, d), t))
     results = []
     for n, fut in ingests.items():
         res = fut.result()
-        with tracking.run(f"ingest[{n}/{d}]", nested=True, tags={"stage": "ingest", "network": n, "day": d}):
+        name = f"ingest[{n}/{d}]"
+        with tracking.run(name, nested=True, started=t0, tags={"stage": "ingest", "network": n, "day": d}):
             log_ingest_result(res)
+        progress(name, {"files": len(res["reports"]), "packets": sum(r["kept"] for r in res["reports"])}, t0)
         results.append({"stage": "ingest", **res})
     figures = []
-    for stage, fut in later:
+    for stage, fut, t in later:
         res = fut.result()
-        log_stage(stage, res)
+        log_stage(stage, res, started=t)
         results.append({"stage": stage, **res})
         if stage == "labels":
-            figures.append(report_activity.submit(cfg, res["network"], d))
-    for fut in figures:
+            figures.append((report_activity.submit(cfg, res["network"], d), time.time()))
+    for fut, t in figures:
         res = fut.result()
-        log_stage("report", res, figure=res["figure"])
+        log_stage("report", res, started=t, figure=res["figure"])
         results.append({"stage": "report", **res})
     return results
 
@@ -101,6 +115,7 @@ def nightly(
                 "nightly %s: features of %s are current, not rebuilt", d, sorted(set(names) - set(stale))
             )
         results = _features(cfg, list(stale), d) if stale else []
+        log.info("%s: embeddings (%s) of %s", d, ", ".join(cfg.embed.methods), ", ".join(names))
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
             results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
         if evaluate:
@@ -126,23 +141,27 @@ def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str], force: bool = Tr
     """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair
     (pairs whose results are current are not redone unless `force`)."""
     results = []
+    pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
+    log.info("%s: evaluation: kNN of %s; transfer %s", d, ", ".join(names),
+             ", ".join(f"{p.provider} -> {p.customer}" for p in pairs) or "(no pair)")  # fmt: skip
+    t = time.time()
     knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
     for m, _n, fut in knn:
         res = fut.result()
         if res is not None:
-            log_stage("knn", res, method=m)
+            log_stage("knn", res, started=t, method=m)
             results.append({"stage": "knn", **res})
+    t = time.time()
     todo = [
         (p, m)
-        for p in cfg.pairs
-        if p.provider in names and p.customer in names
+        for p in pairs
         for m in cfg.adapt.methods
         if force or not stage_current(cfg, "results", pair_name(p.provider, p.customer), d, m)
     ]
     futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p, m in todo]
     for fut in futures:
         res = fut.result()
-        log_adapt(res)
+        log_adapt(res, started=t)
         results.append({"stage": "adapt", **res})
     return results
 

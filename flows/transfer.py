@@ -3,6 +3,7 @@ logging of a pair's results shared with the nightly flow."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,17 +11,21 @@ from prefect import flow
 
 from darkembed import tracking
 from darkembed.torchutil import set_threads
-from flows.common import config_from, flow_tags, resolve_day
+from flows.common import config_from, flow_tags, progress, resolve_day
 from tasks.adapt import adapt_pair
 
 
-def log_adapt(res: dict) -> None:
+def log_adapt(res: dict, started: float | None = None) -> None:
     """One nested run per pair-day (macro F1 per setting, cluster metrics, figures, markdown summary) and one
-    nested run per setting inside it with the per-class scores."""
+    nested run per setting inside it with the per-class scores; and a progress line. `started` (`time.time()`
+    when the pair's work began) makes the run's duration the work's."""
     import polars as pl
 
     tags = {"stage": "adapt", "pair": res["pair"], "day": res["day"], "method": res["method"]}
-    with tracking.run(f"adapt[{res['method']}/{res['pair']}/{res['day']}]", nested=True, tags=tags):
+    name = f"adapt[{res['method']}/{res['pair']}/{res['day']}]"
+    best = max(res["macro_f1"].items(), key=lambda kv: kv[1], default=None)
+    progress(name, res, started, f"best {best[0]} (macro F1 {best[1]:.2f})" if best else "")
+    with tracking.run(name, nested=True, started=started, tags=tags):
         tracking.log_metrics({f"macro_f1.{k}": v for k, v in res["macro_f1"].items()})
         tracking.log_metrics({f"cluster.{k}": v for k, v in res["clusters"].items()})
         tracking.log_metrics({f"seconds.{k}": v for k, v in res["seconds"].items()})
@@ -65,6 +70,7 @@ def transfer_flow(
         tags=flow_tags("transfer", day=d, networks=[provider, customer], method=method),
     ):
         tracking.log_config(cfg)
+        started = time.time()
         res = adapt_pair(cfg, provider, customer, d, method)
-        log_adapt(res)
+        log_adapt(res, started)
     return res

@@ -9,7 +9,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from darkembed.config import Config
+from darkembed.config import GNN_METHODS, Config
 from darkembed.embed.chain import chain_record, chain_start, continue_chain
 from darkembed.embed.w2v import IDarkVec
 from darkembed.layout import Layout
@@ -78,9 +78,6 @@ def _write_day(config: Config, lay: Layout, method: str, network: str, day: dt.d
         inputs=[models],
     ) as w:
         w.write_table("embeddings.parquet", embeddings_table(ips, x))
-
-
-GNN_METHODS = [f"{m}{s}" for m in ("gcn", "igcn", "gcngru", "igcngru") for s in ("", "-nofeat")]
 
 
 def parse_gnn_method(name: str) -> tuple[str, bool]:

@@ -116,3 +116,98 @@ def test_a_new_checkpoint_format_makes_model_partitions_stale(monkeypatch):
     monkeypatch.setattr(config_module, "CHECKPOINT_FORMAT", config_module.CHECKPOINT_FORMAT + 1)
     assert cfg.stage_hash("models", net, "idarkvec") != before["models"]
     assert cfg.stage_hash("embeddings", net, "idarkvec") == before["embeddings"]
+
+
+def _refused(tmp_path, text: str | bytes, match: str, name: str = "c.yaml") -> str:
+    f = tmp_path / name
+    if isinstance(text, bytes):
+        f.write_bytes(text)
+    else:
+        f.write_text(text)
+    with pytest.raises(ConfigError, match=match) as e:
+        load_config(f)
+    assert str(f) in str(e.value)
+    return str(e.value)
+
+
+def test_a_repeated_key_is_refused_with_its_line(tmp_path):
+    _refused(tmp_path, "ingest:\n  workers: 2\n  workers: 3\n", r"line 3.*duplicate key 'workers'")
+
+
+def test_merge_keys_may_override_without_being_duplicates(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("ingest:\n  <<: {workers: 2, max_bad_offsets: 5}\n  workers: 3\n")
+    cfg = load_config(f)
+    assert (cfg.ingest.workers, cfg.ingest.max_bad_offsets) == (3, 5)
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    lines.append("ingest: {workers: *a9}")  # 9**10 values once expanded
+    _refused(tmp_path, "\n".join(lines) + "\n", "aliases .* expand it to more than")
+
+
+def test_a_recursive_alias_is_refused(tmp_path):
+    _refused(tmp_path, "a: &a [1, *a]\n", "recursive")
+
+
+def test_a_huge_file_is_refused_unread(tmp_path):
+    _refused(tmp_path, "# " + "x" * (1 << 20) + "\n", "larger than")
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
+    _refused(tmp_path, "seed: 3\n# caf\xe9\n".encode("latin-1"), r"line 2: not UTF-8 text \(byte 0xe9")
+
+
+def test_an_unknown_key_names_only_the_overlay_that_has_it(tmp_path):
+    files = [tmp_path / f"o{i}.yaml" for i in range(3)]
+    files[0].write_text("seed: 3\n")
+    files[1].write_text("ingest:\n  wrokers: 3\n")
+    files[2].write_text("seed: 4\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(*files)
+    assert f"{files[1]}: ingest.wrokers: unknown key" in str(e.value)
+    assert str(files[0]) not in str(e.value) and str(files[2]) not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "pattern", ["/d/{day.__class__.__name__}/*.pcap", "/d/{day[0]}/*.pcap", "/d/{}/*.pcap", "/d/{day/*.pcap"]
+)
+def test_a_pattern_may_only_format_the_day(tmp_path, pattern):
+    _refused(
+        tmp_path, f"networks:\n  - name: x\n    captures: ['{pattern}']\n", "networks.0.captures: pattern"
+    )
+
+
+@pytest.mark.parametrize("prefix", ["999.1.1.1/33", "10.0.0.0/33", "nonsense", "2001:db8::/32"])
+def test_a_bad_prefix_is_refused(tmp_path, prefix):
+    _refused(tmp_path, f"networks:\n  - name: x\n    prefix: '{prefix}'\n", "networks.0.prefix: prefix")
+
+
+def test_an_empty_network_list_is_refused(tmp_path):
+    _refused(tmp_path, "networks: []\npairs: []\n", "networks: empty")
+
+
+@pytest.mark.parametrize("section", ["embed", "adapt"])
+def test_an_unknown_method_is_refused_at_load(tmp_path, section):
+    _refused(
+        tmp_path, f"{section}:\n  methods: ['../../etc']\n", rf"{section}.methods: unknown embedding method"
+    )
+
+
+def test_input_problems_name_directories_and_bad_links(tmp_path):
+    day = tmp_path / "2023-01-01"
+    day.mkdir()
+    (day / "good.pcap").write_bytes(b"")
+    (day / "dir.pcap").mkdir()
+    (day / "dangling.pcap").symlink_to(tmp_path / "nowhere")
+    (day / "loop.pcap").symlink_to(day / "loop.pcap")
+    f = tmp_path / "n.yaml"
+    f.write_text(f"networks:\n  - name: x\n    captures: ['{tmp_path}/{{day:%Y-%m-%d}}/*.pcap']\npairs: []\n")
+    problems = load_config(f).network("x").input_problems(dt.date(2023, 1, 1))
+    assert len(problems) == 3
+    text = "\n".join(problems)
+    assert "dir.pcap, a directory" in text
+    assert "dangling.pcap, a dangling symbolic link" in text
+    assert "loop.pcap, a symbolic-link loop" in text

@@ -7,7 +7,9 @@ the library itself stays Prefect-free); commands on explicit files call the libr
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -35,26 +37,83 @@ class _State:
     verbose: bool = False
 
 
+_T0 = time.monotonic()
+
+
+class _Context(logging.Filter):
+    """Adds to each record the time since the command started and, inside a Prefect task, the task run's name
+    (which carries the partition: `adapt[darknet-a~darknet-b/2023-01-01]`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        seconds = int(time.monotonic() - _T0)
+        record.elapsed = f"{seconds // 60:3d}:{seconds % 60:02d}"
+        record.where = ""
+        context = sys.modules.get("prefect.context")
+        if context is not None:
+            task_run = getattr(context.TaskRunContext.get(), "task_run", None)
+            if task_run is not None:
+                record.where = f"{task_run.name}: "
+        return True
+
+
+class _QuietPrefect(logging.Filter):
+    """Keeps Prefect's own records (task and flow states, "Finished in state Completed()", the tracebacks of a
+    failed task) off the console without -v: the command prints one line for a failure. Prefect's API handler still
+    receives them, so the Prefect UI shows every run's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("prefect") or record.levelno >= logging.CRITICAL
+
+
+#: Library loggers whose per-epoch and per-fit lines show only with -v; stage summaries and warnings always show.
+_CHATTY = ("darkembed.adapt", "darkembed.evaluate", "darkembed.cluster", "darkembed.embed", "darkembed.report",
+           "darkembed.ingest")  # fmt: skip
+#: ... except these: per-fold progress of the evaluation.
+_PROGRESS = ("darkembed.evaluate.protocol",)
+
+
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
-        force=True,
-    )
-    for noisy in ("numba", "urllib3", "alembic", "httpx", "mlflow", "git", "gensim", "distributed"):
+    """Log lines with the time since the command started; rich on a terminal, plain lines in a pipe or a cron
+    log. MLflow's and third-party libraries' INFO lines only with -v."""
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(
+            console=console, show_path=False, show_time=False, rich_tracebacks=False, markup=False
+        )
+        fmt = "%(elapsed)s  %(where)s%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)-7s %(elapsed)s  %(where)s%(message)s"
+    handler.addFilter(_Context())
+    if not verbose:
+        handler.addFilter(_QuietPrefect())
+    handler.setFormatter(logging.Formatter(fmt))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # MLflow configures its own loggers when first imported: its level comes from the environment
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    for noisy in (
+        "numba",
+        "urllib3",
+        "alembic",
+        "httpx",
+        "mlflow",
+        "git",
+        "gensim",
+        "distributed",
+        "openTSNE",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not verbose:  # per-fold and per-epoch progress only with -v; stage summaries and warnings always
-        for chatty in ("darkembed.adapt", "darkembed.evaluate", "darkembed.cluster", "darkembed.embed",
-                       "darkembed.report", "darkembed.ingest"):  # fmt: skip
+    if not verbose:
+        for chatty in _CHATTY:
             logging.getLogger(chatty).setLevel(logging.WARNING)
+        for name in _PROGRESS:
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error (no traceback) and return the exit to raise."""
     from rich.markup import escape
 
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -85,16 +144,54 @@ def show_config() -> None:
     console.print(f"config hash: {cfg.hash()}")
 
 
-def prefect_env() -> None:
-    """Local defaults for Prefect when no server is configured: state under ./var, a patient ephemeral start."""
-    import os
-
+def prefect_env(cfg: Config, verbose: bool = False) -> None:
+    """Prefect's settings for the local run, applied to the environment before Prefect is first imported (Prefect
+    reads its settings once, at import): state under ./var/prefect when no server is configured, a start-up
+    timeout of the ephemeral server that a busy machine does not exceed (`orchestration.server_startup_timeout`),
+    and the local server's log lines (its SQLite "database is locked" retries, which Prefect's maintainers call
+    noise) only with -v (`_QuietPrefect` keeps the client's off the console). Settings the environment already has
+    win: they are the machine's."""
+    if "prefect" in sys.modules:  # too late to take effect: a programming error in the command
+        logging.getLogger(__name__).warning("Prefect was imported before its settings were applied")
     if not os.environ.get("PREFECT_API_URL"):
         os.environ.setdefault("PREFECT_HOME", str(Path("var/prefect").resolve()))
         Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    timeout = str(cfg.orchestration.server_startup_timeout)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", timeout)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING" if verbose else "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def parse_day_opt(day: str | None, what: str = "--day") -> None:
+    """Refuse a malformed day before anything starts (the flows parse it again)."""
+    from darkembed.layout import parse_day
+
+    if day is not None:
+        try:
+            parse_day(day)
+        except ValueError as exc:
+            raise fail(f"{what}: {exc}") from None
+
+
+def check_networks(cfg: Config, names: list[str] | None) -> None:
+    """Refuse unknown network names before anything starts."""
+    try:
+        for n in names or []:
+            cfg.network(n)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def warn_inputs(cfg: Config, names: list[str] | None, days: list) -> None:
+    """Warn about the inputs the ingest would skip (glob matches that are directories or broken links)."""
+    log = logging.getLogger(__name__)
+    for net in cfg.networks:
+        if names and net.name not in names:
+            continue
+        for d in days:
+            for problem in net.input_problems(d):
+                log.warning("%s: %s", d, problem)
 
 
 @app.command("ingest")
@@ -124,14 +221,10 @@ def ingest(
     if out is not None:
         raise fail("--out needs FILES; for configured networks use --network/--day")
     cfg = get_config()
-    try:
-        for n in network or []:
-            cfg.network(n)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
-    from flows.ingest import ingest_flow
-
-    results = _run_flow(ingest_flow, day=day, networks=network)
+    parse_day_opt(day)
+    check_networks(cfg, network)
+    warn_inputs(cfg, network, [_day(day)])
+    results = _run_flow("flows.ingest", "ingest_flow", day=day, networks=network)
     _print_reports([r for res in results for r in res["reports"]])
 
 
@@ -178,17 +271,21 @@ def _print_reports(reports: list[dict]) -> None:
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder [config: simulate.out].")
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder \\[simulate.out].")] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="Number of days \\[simulate.days].")
     ] = None,
-    days: Annotated[int | None, typer.Option("--days", min=1, help="Number of days [simulate.days].")] = None,
     scale: Annotated[
         float | None,
-        typer.Option("--scale", min=0.0001, help="Hosts multiplier; 1.0 = ~2 M packets per darknet-day."),
+        typer.Option(
+            "--scale",
+            min=0.0001,
+            help="Hosts multiplier; 1.0 = ~2 M packets per darknet-day \\[simulate.scale].",
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [simulate.seed].")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed \\[simulate.seed].")] = None,
     start: Annotated[
-        str | None, typer.Option("--start", help="First day, YYYY-MM-DD [simulate.start].")
+        str | None, typer.Option("--start", help="First day, YYYY-MM-DD \\[simulate.start].")
     ] = None,
     check: Annotated[
         Path | None,
@@ -318,18 +415,75 @@ def simulate_cmd(
     )
 
 
-def _run_flow(fn, **kwargs):
-    """Run a flow with local Prefect defaults; one clear error line instead of a traceback."""
-    prefect_env()
+def _day(day: str | None):
+    """The day a command runs: as given (already checked), or yesterday UTC (the flows' default)."""
+    from flows.common import resolve_day
+
+    return resolve_day(day)
+
+
+def _days(start, end) -> list:
+    import datetime as dt
+
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def _run_flow(module: str, name: str, **kwargs):
+    """Import the flow `module.name` with Prefect configured first (`prefect_env`), run it, and turn a failure
+    into one clear error line. SIGTERM, SIGHUP (the terminal closed) and Ctrl-C stop the run: its MLflow runs end FAILED, Prefect's local
+    server is stopped with it, and the command exits at once without waiting for task threads."""
+    import importlib
+    import signal
+
     cfg = get_config()
+    prefect_env(cfg, _State.verbose)
+    fn = getattr(importlib.import_module(module), name)
     if cfg.orchestration.dask_address:
         from flows.common import task_runner
 
         fn = fn.with_options(task_runner=task_runner(cfg))
+
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
+    where = os.environ.get("PREFECT_API_URL") or "Prefect's local server (starts in 10 s to a minute)"
+    logging.getLogger(__name__).info("%s: starting on %s", name, where)
     try:
         return fn(**kwargs, config=[str(p) for p in _State.config_paths])
+    except KeyboardInterrupt as exc:
+        code = 128 + int(str(exc).split()[-1]) if str(exc).startswith("signal") else 130
+        console.print(f"[bold red]interrupted[/] ({exc or 'Ctrl-C'}): stopping")
+        _exit_now(code)
     except Exception as exc:
-        raise fail(f"{type(exc).__name__}: {exc}", 1) from None
+        raise fail(_flow_error(exc, cfg), 1) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _exit_now(code: int) -> None:
+    """Run the exit handlers (they stop Prefect's local server and end the active MLflow runs), then exit without
+    joining task threads, which may be in the middle of minutes of work."""
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _flow_error(exc: Exception, cfg: Config) -> str:
+    text = str(exc)
+    if "Timed out while attempting to connect to ephemeral Prefect API server" in text:
+        return (
+            f"Prefect's local server did not start within {os.environ.get('PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS')}"
+            " s; raise orchestration.server_startup_timeout, or run a Prefect server and set PREFECT_API_URL"
+        )
+    hint = "" if _State.verbose else " (darkembed -v ... shows Prefect's log and the traceback)"
+    return f"{type(exc).__name__}: {text}{hint}"
 
 
 @app.command("nightly")
@@ -345,10 +499,11 @@ def nightly_cmd(
     ] = False,
 ) -> None:
     """Run every stage for one day on the configured networks (what the nightly deployment runs)."""
-    get_config()
-    from flows.nightly import nightly
-
-    results = _run_flow(nightly, day=day, networks=network, force=force)
+    cfg = get_config()
+    parse_day_opt(day)
+    check_networks(cfg, network)
+    warn_inputs(cfg, network, [_day(day)])
+    results = _run_flow("flows.nightly", "nightly", day=day, networks=network, force=force)
     console.print(f"nightly: {len(results)} stage results; browse them with: darkembed ui")
 
 
@@ -362,10 +517,15 @@ def backfill_cmd(
     force: Annotated[bool, typer.Option(help="Recompute days that are already complete.")] = False,
 ) -> None:
     """Run the pipeline on each day of a range, in order; resumes after the last complete day."""
-    get_config()
-    from flows.nightly import backfill
-
-    ran = _run_flow(backfill, start=start, end=end, networks=network, force=force)
+    cfg = get_config()
+    parse_day_opt(start, "START")
+    parse_day_opt(end, "END")
+    check_networks(cfg, network)
+    days = _days(_day(start), _day(end))
+    if not days:
+        raise fail(f"END {end} is before START {start}")
+    warn_inputs(cfg, network, days)
+    ran = _run_flow("flows.nightly", "backfill", start=start, end=end, networks=network, force=force)
     console.print(f"backfill: ran {len(ran)} day(s): {', '.join(ran) or 'none (all complete)'}")
 
 
@@ -394,10 +554,13 @@ def demo_cmd(
         console.print(f"world: reusing {sim.out} (darkembed demo --fresh regenerates it)")
     start = sim.start
     end = start + dt.timedelta(days=sim.days - 1)
-    from flows.nightly import backfill
-
-    with console.status(f"backfill {start} .. {end}: ingest, labels, corpus, graph, embeddings ..."):
-        ran = _run_flow(backfill, start=start.isoformat(), end=end.isoformat(), force=fresh)
+    warn_inputs(cfg, None, _days(start, end))
+    with console.status(
+        f"backfill {start} .. {end}: ingest, labels, corpus, graph, embeddings, evaluation ..."
+    ):
+        ran = _run_flow(
+            "flows.nightly", "backfill", start=start.isoformat(), end=end.isoformat(), force=fresh
+        )
     console.print(f"backfill: ran {len(ran)} day(s)")
     import shutil
 
@@ -421,9 +584,15 @@ def transfer_cmd(
     method: Annotated[str, typer.Option("--method", "-m", help="Embedding method.")] = "idarkvec",
 ) -> None:
     """Transfer a provider's knowledge to a customer on one day: every setting, clustering, bundles, summary."""
-    from flows.transfer import transfer_flow
-
-    res = _run_flow(transfer_flow, provider=provider, customer=customer, day=day, method=method)
+    cfg = get_config()
+    parse_day_opt(day)
+    check_networks(cfg, [provider, customer])
+    if method not in cfg.embed.methods:
+        raise fail(f"--method {method!r} is not an embedding method of this configuration: "
+                   f"{', '.join(cfg.embed.methods)} (embed.methods)")  # fmt: skip
+    res = _run_flow(
+        "flows.transfer", "transfer_flow", provider=provider, customer=customer, day=day, method=method
+    )
     sys.stdout.write(Path(res["summary_md"]).read_text())
     console.print(f"results: {res['partition']}")
 
@@ -438,14 +607,16 @@ def experiment_cmd(
     ),
 ) -> None:
     """Run one of the papers' experiments end to end and print its report (without NAME: list them)."""
-    from flows.experiments import experiment, experiment_names
+    from flows.catalog import experiment_names, experiment_titles
 
     if not name:
-        sys.stdout.write("\n".join(experiment_names()) + "\n")
+        titles = experiment_titles()
+        width = max(map(len, titles))
+        sys.stdout.write("".join(f"{n:<{width}}  {t}\n" for n, t in titles.items()))
         return
     if name not in experiment_names():
         raise fail(f"unknown experiment {name!r}; known: {', '.join(experiment_names())}")
-    res = _run_flow(experiment, name=name, scale=scale, days=days, home=str(home))
+    res = _run_flow("flows.experiments", "experiment", name=name, scale=scale, days=days, home=str(home))
     sys.stdout.write(Path(res["report"]).read_text())
     console.print(f"report: {res['report']}")
 
@@ -471,13 +642,15 @@ def report_cmd(
     import tempfile
 
     from darkembed.report.experiment import from_mlflow, render
-    from flows.experiments import experiment_names, resolve_experiment
+    from flows.catalog import experiment_names
 
     wanted = list(names or experiment_names())
     unknown = [n for n in wanted if n not in experiment_names()]
     if unknown:
         raise fail(f"unknown experiment(s) {unknown}; known: {', '.join(experiment_names())}")
     cfg = get_config()
+    from flows.experiments import resolve_experiment
+
     with tempfile.TemporaryDirectory() as tmp:
         base = out.parent if out else Path(tmp)
         parts = []
@@ -518,11 +691,13 @@ def evaluate_knn_cmd(
     end: Annotated[str | None, typer.Option(help="Last day (default: last with embeddings).")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table as markdown here.")] = None,
 ) -> None:
-    """Leave-one-out 3-NN F1 per class and method, mean ± std over days (the [GNN] Table 3 layout)."""
+    """Leave-one-out 3-NN F1 per class and method, mean ± std over days (the \\[GNN] Table 3 layout)."""
     from darkembed.evaluate.knn_report import knn_table, table3_markdown
     from darkembed.layout import Layout, parse_day
 
     cfg = get_config()
+    parse_day_opt(start, "--start")
+    parse_day_opt(end, "--end")
     try:
         net = cfg.network(network).name if network else cfg.networks[0].name
     except (ConfigError, IndexError) as exc:
@@ -550,9 +725,9 @@ def deploy_cmd(
     prefect_file: Annotated[Path, typer.Option(help="The deployments file.")] = Path("infra/prefect.yaml"),
 ) -> None:
     """Register the work pools (cpu, gpu), the GPU concurrency limit and the deployments on a Prefect server."""
+    prefect_env(get_config(), _State.verbose)
     from flows.deploy import deploy_all, ensure_pools
 
-    get_config()
     config = _State.config_paths[-1] if _State.config_paths else None
     if len(_State.config_paths) > 1:
         raise fail("deploy takes one --config file (the deployments pass it to every flow run)")
@@ -577,12 +752,18 @@ def ui_cmd(
     """Start the MLflow UI on the configured local store (and say how to open the Prefect UI)."""
     import subprocess
 
+    from darkembed import tracking
+
     cfg = get_config()
     art = Path(cfg.tracking.artifacts).resolve()
+    exp_id = tracking.setup(cfg.tracking)
     console.print(
         f"MLflow UI on http://{host}:{port} (store {cfg.tracking.uri}); Ctrl-C stops it.\n"
+        f"The runs: [bold]{runs_url(host, port, exp_id)}[/] (the experiment {cfg.tracking.experiment!r} in the "
+        "Model training view; the UI's own start page is its GenAI view).\n"
         "Prefect UI: run `PREFECT_HOME=var/prefect prefect server start` in another terminal, then open "
-        "http://127.0.0.1:4200"
+        "http://127.0.0.1:4200",
+        highlight=False,
     )
     cmd = [
         sys.executable,
@@ -620,6 +801,12 @@ def keygen_cmd(
         f"private key {out} (keep it secret: set exchange.signing_key or $DARKEMBED_SIGNING_KEY to it); public key "
         f"{out}.pub: customers add it to exchange.trusted_keys"
     )
+
+
+def runs_url(host: str, port: int, experiment_id: str) -> str:
+    """The MLflow UI's page of the experiment's runs, in the Model training view (MLflow 3 opens in its GenAI view,
+    which shows traces, not runs; this query parameter selects the view)."""
+    return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import os
+import string
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -52,14 +54,22 @@ class NetworkConfig(_Frozen):
     legacy_traces: list[str] = Field(default_factory=list)
     cowrie: list[str] = Field(default_factory=list)
 
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, prefix: str | None) -> str | None:
+        if prefix is None:
+            return None
+        try:
+            ipaddress.IPv4Network(prefix, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"prefix {prefix!r} is not an IPv4 prefix like 198.51.100.0/24: {exc}") from None
+        return prefix
+
     @field_validator("captures", "legacy_traces", "cowrie")
     @classmethod
     def _placeholders(cls, patterns: list[str]) -> list[str]:
         for p in patterns:
-            try:
-                p.format(day=dt.date(2000, 1, 1))
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(f"pattern {p!r} may only use the placeholder {{day}}: {exc}") from exc
+            check_day_pattern(p)
         return patterns
 
     def inputs_for(self, day: dt.date) -> dict[str, list[str]]:
@@ -69,6 +79,63 @@ class NetworkConfig(_Frozen):
             "legacy_traces": [p.format(day=day) for p in self.legacy_traces],
             "cowrie": [p.format(day=day) for p in self.cowrie],
         }
+
+    def input_problems(self, day: dt.date) -> list[str]:
+        """What the ingest would skip silently on `day`: patterns whose matches are directories, dangling links
+        or symbolic-link loops (only regular files are read), one message each naming the path and the pattern."""
+        import glob
+
+        problems = []
+        for kind, patterns in self.inputs_for(day).items():
+            for p in patterns:
+                for hit in sorted(glob.glob(os.path.expanduser(p), recursive=True)):
+                    why = _not_a_file(Path(hit))
+                    if why:
+                        problems.append(
+                            f"network {self.name}: {kind} pattern {p!r} matches {hit}, {why}: skipped"
+                        )
+        return problems
+
+
+def check_day_pattern(pattern: str) -> None:
+    """Refuse a glob pattern whose placeholders are anything but `{day}` with an optional date format
+    (`{day:%Y-%m-%d}`): no attribute access, no index, no other name.
+
+    Raises:
+        ValueError: naming the pattern and the field at fault.
+    """
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(pattern) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"pattern {pattern!r}: {exc} (write a literal brace as {{{{ or }}}})") from None
+    for name, spec in fields:
+        if name != "day" or "{" in (spec or ""):
+            raise ValueError(
+                f"pattern {pattern!r} may only use the placeholder {{day}} (optionally with a date format, "
+                f"{{day:%Y-%m-%d}}), not {{{name}}}"
+            )
+        try:
+            pattern.format(day=dt.date(2000, 1, 1))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"pattern {pattern!r}: bad date format {spec!r}: {exc}") from None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why a glob match is not a readable regular file (None when it is one)."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic-link loop"
+        if path.is_symlink():
+            return "a dangling symbolic link"
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    return "a directory" if stat.S_ISDIR(mode) else "not a regular file"
 
 
 class PairConfig(_Frozen):
@@ -171,6 +238,21 @@ class W2VConfig(_Frozen):
     min_alpha: float = Field(default=0.0001, gt=0)
 
 
+#: The GNN embedding methods: each model with node features, and without (`-nofeat`).
+GNN_METHODS: tuple[str, ...] = tuple(
+    f"{m}{s}" for m in ("gcn", "igcn", "gcngru", "igcngru") for s in ("", "-nofeat")
+)
+#: Every embedding method the pipeline trains.
+EMBED_METHODS: tuple[str, ...] = ("idarkvec", *GNN_METHODS)
+
+
+def _known_methods(methods: list[str]) -> list[str]:
+    unknown = [m for m in methods if m not in EMBED_METHODS]
+    if unknown:
+        raise ValueError(f"unknown embedding method(s) {unknown}; known: {', '.join(EMBED_METHODS)}")
+    return methods
+
+
 class EmbedConfig(_Frozen):
     """Which embedding methods the pipeline trains per network and day.
 
@@ -181,8 +263,13 @@ class EmbedConfig(_Frozen):
             day needs the previous day's checkpoint); None = the simulated world's first day (`simulate.start`).
     """
 
-    methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
+    methods: list[str] = Field(default_factory=lambda: ["idarkvec"], min_length=1)
     chain_start: dt.date | None = None
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: list[str]) -> list[str]:
+        return _known_methods(methods)
 
 
 class OrchestrationConfig(_Frozen):
@@ -195,12 +282,16 @@ class OrchestrationConfig(_Frozen):
             None runs them in local threads.
         embed_deployment: a Prefect deployment (`embed/embed-gpu`) that runs the embedding flow on the GPU work
             pool; None runs it inline as a subflow.
+        server_startup_timeout: seconds the command waits for Prefect's local (ephemeral) server to answer; it
+            starts in about 10 s on an idle 2-core machine and several times slower on a busy one (the environment's
+            `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS` wins).
     """
 
     max_workers: int = Field(default=4, ge=1)
     torch_threads: int = Field(default=0, ge=0)
     dask_address: str | None = None
     embed_deployment: str | None = None
+    server_startup_timeout: int = Field(default=600, ge=1)
 
 
 class GnnConfig(_Frozen):
@@ -545,6 +636,11 @@ class AdaptConfig(_Frozen):
     sweep: list[Literal["transfer", "linear", "nonlinear", "procrustes"]] = Field(default_factory=list)
     customer_history: Literal["full", "day"] = "full"
 
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, methods: list[str]) -> list[str]:
+        return _known_methods(methods)
+
     @field_validator("anchor_fractions")
     @classmethod
     def _fractions(cls, fractions: list[float]) -> list[float]:
@@ -648,6 +744,13 @@ class Config(_Frozen):
     cluster: ClusterConfig = ClusterConfig()
     exchange: ExchangeConfig = ExchangeConfig()
     experiment: ExperimentConfig | None = None
+
+    @field_validator("networks")
+    @classmethod
+    def _some_network(cls, networks: list[NetworkConfig]) -> list[NetworkConfig]:
+        if not networks:
+            raise ValueError("empty: declare at least one network (see conf/default.yaml)")
+        return networks
 
     @model_validator(mode="after")
     def _check_names(self) -> Config:
@@ -773,17 +876,109 @@ def default_config_text() -> str:
     return resources.files("darkembed").joinpath("default.yaml").read_text()
 
 
+#: A configuration file larger than this is refused unread (configs are a few kilobytes).
+MAX_CONFIG_BYTES = 1 << 20
+#: Nodes a YAML document may expand to once its aliases are followed (an "alias bomb" expands exponentially).
+MAX_YAML_NODES = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key repeated in one mapping (YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # keys merged in with `<<` may be overridden: that is what merging is for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {first + 1})", key_node.start_mark
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, limit: int) -> int:
+    """Nodes of the document once every alias is expanded, counted without expanding (shared nodes are
+    counted once per reference from their memoised size); stops above `limit`."""
+    sizes: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in sizes:
+            if sizes[id(n)] < 0:
+                raise ValueError("an alias refers to a node that contains it (a recursive structure)")
+            return sizes[id(n)]
+        sizes[id(n)] = -1
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            children = n.value
+        elif isinstance(n, yaml.MappingNode):
+            children = [c for kv in n.value for c in kv]
+        else:
+            children = []
+        for c in children:
+            total += size(c)
+            if total > limit:
+                break
+        sizes[id(n)] = total
+        return total
+
+    return size(node)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    return ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', None) or exc}")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """One configuration file as a mapping, or a `ConfigError` naming the file and the line.
+
+    Refused: files over `MAX_CONFIG_BYTES`, text that is not UTF-8, invalid YAML, a key repeated in one mapping,
+    aliases that expand the document beyond `MAX_YAML_NODES` nodes, and a top level that is not a mapping.
+    """
     try:
-        text = path.read_text()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration file: {exc.strerror}") from exc
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file")
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        try:
+            n = _expanded_size(node, MAX_YAML_NODES)
+        except (ValueError, RecursionError) as exc:
+            msg = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+            raise ConfigError(f"{path}: refused: {msg}") from None
+        if n > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: refused: its aliases (*name) expand it to more than {MAX_YAML_NODES:,} values; "
+                "a configuration needs far fewer (is it an alias bomb?)"
+            )
+        data = loader.construct_document(node)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        raise _yaml_error(path, exc) from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -791,34 +986,63 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _has_path(data: Any, loc: tuple[Any, ...]) -> bool:
+    for k in loc:
+        in_mapping = isinstance(data, Mapping) and k in data
+        in_list = isinstance(data, list) and isinstance(k, int) and 0 <= k < len(data)
+        if not (in_mapping or in_list):
+            return False
+        data = data[k]
+    return True
+
+
+def _origin(sources: list[tuple[str, Mapping[str, Any]]], loc: tuple[Any, ...]) -> str:
+    """The source that set the value at `loc`: the last one whose data has the path (lists replace, so the
+    index path of a list item lies in the source that set the list)."""
+    for i in range(len(loc), 0, -1):
+        found = [name for name, data in sources if _has_path(data, loc[:i])]
+        if found:
+            return found[-1]
+    return " + ".join(name for name, _ in sources)
+
+
 def load_config(*paths: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None) -> Config:
     """Load the embedded default, overlay each file in `paths` and then `overrides`, and validate.
 
     Raises:
         ConfigError: a file cannot be read or parsed, or a key is unknown or has a bad value; the message names
-            the file(s) and the dotted key.
+            the file that set the key, and the dotted key.
     """
-    data: dict[str, Any] = yaml.safe_load(default_config_text()) or {}
+    default: dict[str, Any] = yaml.safe_load(default_config_text()) or {}
+    sources: list[tuple[str, Mapping[str, Any]]] = [("<embedded default>", default)]
     # Machine settings from the environment replace the embedded default's; a file that names them explicitly
     # (e.g. an experiment's own data root) still wins.
+    env: dict[str, Any] = {}
     env_root = os.environ.get("DARKEMBED_DATA_ROOT")
     if env_root:
-        data["data_root"] = env_root
+        env["data_root"] = env_root
     env_uri = os.environ.get("DARKEMBED_TRACKING_URI") or os.environ.get("MLFLOW_TRACKING_URI")
     if env_uri:
-        data["tracking"] = {**data.get("tracking", {}), "uri": env_uri}
-    sources = ["<embedded default>"]
-    for p in paths:
-        data = merge(data, _read_yaml(Path(p)))
-        sources.append(str(p))
+        env["tracking"] = {"uri": env_uri}
+    if env:
+        sources.append(("<environment>", env))
+    sources += [(str(p), _read_yaml(Path(p))) for p in paths]
     if overrides:
-        data = merge(data, overrides)
+        sources.append(("<overrides>", overrides))
+    data: dict[str, Any] = {}
+    for _, layer in sources:
+        data = merge(data, layer)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(x) for x in err["loc"]) or "<top level>"
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"  {key}: {msg}")
-        raise ConfigError(f"invalid configuration ({' + '.join(sources)}):\n" + "\n".join(problems)) from None
+            loc = tuple(err["loc"])
+            key = ".".join(str(x) for x in loc) or "<top level>"
+            msg = (
+                "unknown key"
+                if err["type"] == "extra_forbidden"
+                else err["msg"].removeprefix("Value error, ")
+            )
+            problems.append(f"  {_origin(sources, loc)}: {key}: {msg}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems)) from None

@@ -32,33 +32,121 @@ def _local_sqlite_path(uri: str) -> Path | None:
     return None
 
 
+@contextmanager
+def _store_lock(db: Path | None) -> Iterator[None]:
+    """An exclusive lock beside a local SQLite store while it is created or migrated: MLflow creates the tables of
+    a fresh store on first use, and two processes doing so at once fail (`table ... already exists`)."""
+    if db is None:
+        yield
+        return
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def setup(cfg: TrackingConfig) -> str:
     """Point MLflow at `cfg.uri` and make sure the experiment exists; returns the experiment id.
 
-    A local SQLite store gets its directory created and its artifacts under `cfg.artifacts`.
+    A local SQLite store gets its directory created and its artifacts under `cfg.artifacts`; its first
+    initialisation is serialised across processes by a lock file beside it. Runs of this machine left `RUNNING` by
+    a process that no longer exists (killed with SIGKILL, power loss) are marked `FAILED` (`mark_interrupted`).
     """
     mlflow = _mlflow()
     db = _local_sqlite_path(cfg.uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(cfg.uri)
-    exp = mlflow.get_experiment_by_name(cfg.experiment)
-    if exp is None:
-        location = None
-        if db is not None or cfg.uri.startswith("file:"):
-            art = Path(cfg.artifacts).resolve()
-            art.mkdir(parents=True, exist_ok=True)
-            location = art.as_uri()
-        # A classic ML experiment: the UI shows its training runs, metrics and artifacts (not the GenAI views).
-        exp_id = mlflow.create_experiment(
-            cfg.experiment,
-            artifact_location=location,
-            tags={"mlflow.experimentKind": "custom_model_development"},
-        )
-    else:
-        exp_id = exp.experiment_id
+    with _store_lock(db):
+        mlflow.set_tracking_uri(cfg.uri)
+        exp = mlflow.get_experiment_by_name(cfg.experiment)
+        if exp is None:
+            location = None
+            if db is not None or cfg.uri.startswith("file:"):
+                art = Path(cfg.artifacts).resolve()
+                art.mkdir(parents=True, exist_ok=True)
+                location = art.as_uri()
+            exp_id = _create_experiment(cfg.experiment, location)
+        else:
+            exp_id = exp.experiment_id
     mlflow.set_experiment(experiment_id=exp_id)
+    mark_interrupted(exp_id)
     return exp_id
+
+
+def _create_experiment(name: str, location: str | None) -> str:
+    """Create the experiment (or take the one another process created meanwhile on a server store)."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow = _mlflow()
+    try:
+        # A classic ML experiment: the UI shows its training runs, metrics and artifacts (not the GenAI views).
+        return mlflow.create_experiment(
+            name, artifact_location=location, tags={"mlflow.experimentKind": "custom_model_development"}
+        )
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+        return mlflow.get_experiment_by_name(name).experiment_id
+
+
+#: Tags naming the process that runs a run, so that a later start can tell a live run from a killed one.
+HOST_TAG, PID_TAG, PID_START_TAG = "darkembed.host", "darkembed.pid", "darkembed.pid_start"
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a live process of this machine (clock ticks since boot; None when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _process_tags() -> dict[str, str]:
+    import os
+    import socket
+
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_START_TAG: str(_process_start(pid) or "")}
+
+
+def mark_interrupted(experiment_id: str) -> list[str]:
+    """Mark `FAILED` the runs of this machine that are still `RUNNING` though their process is gone; returns
+    their ids. Runs of other machines are left alone (their processes cannot be checked from here), and so is
+    everything on a system without /proc."""
+    import os
+    import socket
+
+    from mlflow import MlflowClient
+
+    if (
+        _process_start(os.getpid()) is None
+    ):  # no /proc (not Linux): a live process cannot be told from a dead one
+        return []
+    client = MlflowClient()
+    host = socket.gethostname()
+    stale = []
+    flt = f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'"
+    for r in client.search_runs([experiment_id], filter_string=flt, max_results=1000):
+        tags = r.data.tags
+        try:
+            pid = int(tags.get(PID_TAG, ""))
+        except ValueError:
+            continue
+        start = _process_start(pid)
+        if start is not None and start == tags.get(PID_START_TAG):
+            continue  # the process that runs it is alive (the same pid and start time)
+        client.set_tag(
+            r.info.run_id, "darkembed.interrupted", "the process running it ended without closing it"
+        )
+        client.set_terminated(r.info.run_id, status="FAILED")
+        stale.append(r.info.run_id)
+    if stale:
+        log.warning("marked %d run(s) FAILED whose process was killed: %s", len(stale), ", ".join(stale))
+    return stale
 
 
 @contextmanager
@@ -69,10 +157,16 @@ def run(
     tags: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
     nested: bool = False,
+    started: float | None = None,
 ) -> Iterator[Any]:
     """Open an MLflow run (nested under the active one when `nested`, or when one is active), tagged, with params.
 
-    The tags always include the config hash and the code version when a config is given.
+    The tags always include the config hash and the code version when a config is given, and the process that
+    runs it (`mark_interrupted` uses them).
+
+    Args:
+        started: when the work this run records began (seconds since the epoch, `time.time()`), for a run opened
+            after the work to log its results: its start time is set to it, so that its duration is the work's.
     """
     mlflow = _mlflow()
     if config is not None and not nested:
@@ -82,7 +176,7 @@ def run(
             )
         else:
             setup(config.tracking)
-    all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+    all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None} | _process_tags()
     if config is not None:
         from darkembed.store import code_version
 
@@ -90,7 +184,19 @@ def run(
         sha = code_version()["git_sha"]
         if sha:
             all_tags.setdefault("git_sha", sha)
-    with mlflow.start_run(run_name=name, nested=nested, tags=all_tags) as active:
+    parent = mlflow.active_run()
+    if started is not None and parent is not None:
+        from mlflow import MlflowClient
+
+        if nested:
+            all_tags["mlflow.parentRunId"] = parent.info.run_id
+        created = MlflowClient().create_run(
+            parent.info.experiment_id, start_time=int(started * 1000), tags=all_tags, run_name=name
+        )
+        context = mlflow.start_run(run_id=created.info.run_id, nested=True)
+    else:
+        context = mlflow.start_run(run_name=name, nested=nested, tags=all_tags)
+    with context as active:
         if params:
             log_params(params)
         yield active
@@ -99,7 +205,10 @@ def run(
 def log_params(params: Mapping[str, Any]) -> None:
     """Log params, stringified and cut to MLflow's value limit."""
     mlflow = _mlflow()
-    clean = {k: (json.dumps(v) if isinstance(v, list | dict) else str(v))[:6000] for k, v in params.items()}
+    clean = {
+        _metric_key(k): (json.dumps(v) if isinstance(v, list | dict) else str(v))[:6000]
+        for k, v in params.items()
+    }
     items = list(clean.items())
     for i in range(0, len(items), 100):
         mlflow.log_params(dict(items[i : i + 100]))
@@ -146,10 +255,12 @@ def log_artifact(path: str | Path, artifact_path: str | None = None) -> None:
 
 
 def log_config(config: Config) -> None:
-    """The resolved configuration as an artifact (YAML)."""
+    """The resolved configuration as an artifact (`config/resolved.yaml`) and as params, flattened to dotted keys
+    (`w2v.size`, `networks.0.name`, ...), so that runs can be compared and searched by any setting."""
     import yaml
 
     log_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), "config/resolved.yaml")
+    log_params(config.flat())
 
 
 def register_bundle(

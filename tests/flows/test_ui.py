@@ -10,6 +10,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from darkembed.cli import runs_url
 from darkembed.config import load_config
 from darkembed.simulate import simulate
 from flows.nightly import nightly
@@ -62,6 +63,9 @@ def test_mlflow_ui_shows_the_run_its_metrics_and_figure(tracking_env):
     try:
         wait_http(f"http://127.0.0.1:{port}/", 120, "the MLflow UI")
         base = f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs"
+        # the link `darkembed ui` prints lands on the runs (MLflow 3 itself opens on its GenAI view, without them)
+        page = _chromium(runs_url("127.0.0.1", port, exp.experiment_id), tracking_env / "c0", "--dump-dom")
+        assert "nightly[2023-01-01]" in page
         page = _chromium(f"{base}/{labels.info.run_id}", tracking_env / "c1", "--dump-dom")
         assert "labels[darknet-a/2023-01-01]" in page
         assert "labels.active_hosts" in page  # a metric of the stage, as the user sees it

@@ -34,8 +34,9 @@ def network_day_counts(cfg: Config, network: str, day: dt.date) -> dict:
     return out
 
 
-def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
-    """Rich tables summarising the pipeline's outputs on `day`."""
+def demo_summary(cfg: Config, day: dt.date) -> list:
+    """Rich tables summarising the pipeline's outputs on `day` (with the transfer table: the settings' legend and
+    where each pair's summary and figures are), to print in order."""
     lay = Layout(cfg.data_path)
     t = Table(
         title=f"networks on {day}: active hosts (>= {cfg.activity.min_packets} packets) and their labels"
@@ -76,35 +77,78 @@ def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
         k.add_row(net.name, *cells)
     tables.append(k)
     for m in cfg.adapt.methods:
-        a = Table(
-            title=f"transfer to the customer on {day} ({m}): 5-fold macro F1 and explained customer hosts"
-        )
-        a.add_column("provider -> customer")
-        settings: list[str] = []
-        rows = []
-        for pair in cfg.pairs:
-            part = lay.partition("results", day, f"{pair.provider}~{pair.customer}", m)
-            if not is_complete(part):
-                continue
-            summ = pl.read_parquet(part / "summary.parquet").filter(pl.col("class") == "macro")
-            f1 = dict(zip(summ["setting"].to_list(), summ["f1_mean"].to_list(), strict=True))
-            settings += [s for s in f1 if s not in settings]
-            explained = {}
-            for space in ("reference", "transfer", "align"):
-                kp = part / f"knowledge_{space}.parquet"
-                if kp.is_file():
-                    kg = pl.read_parquet(kp)
-                    hosts = int(kg.filter(pl.col("source") != "unexplained")["hosts"].sum())
-                    explained[space] = f"{hosts}/{int(kg['hosts'].sum())}"
-            rows.append((f"{pair.provider} -> {pair.customer}", f1, explained))
-        if not rows:
-            continue
-        for s in settings:
-            a.add_column(s, justify="right")
-        a.add_column("explained hosts (reference / transfer / align)")
-        for name, f1, explained in rows:
-            a.add_row(
-                name, *[f"{f1[s]:.2f}" if s in f1 else "-" for s in settings], " / ".join(explained.values())
-            )
-        tables.append(a)
+        tables += _transfer_tables(cfg, lay, day, m)
     return tables
+
+
+#: What each transfer setting does, printed under the table that names them.
+SETTING_LEGEND = {
+    "no_adaptation": "the provider's classifier on the customer's embeddings as they are (the floor)",
+    "transfer": "canonical transfer: the customer's i-DarkVec starts from the provider's anchor vectors",
+    "align/linear": "a linear map fit on the anchors takes the customer's embeddings to the provider's space",
+    "align/nonlinear": "the same with a non-linear (sigmoid) network",
+    "align/procrustes": "the same with an orthogonal rotation (Procrustes)",
+    "gnn-inductive": "the provider's GNN embeds the customer's graph",
+    "independent": "the customer's own classifier on its own labels (the reference, needs labels)",
+}
+#: The clustering spaces of the knowledge gain.
+SPACE_LEGEND = {
+    "reference": "the customer's own embedding space",
+    "transfer": "the space after canonical transfer",
+    "align": "the provider's space after alignment",
+}
+
+
+def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> list:
+    """The transfer table of one embedding method (macro F1 per setting; explained customer hosts per clustering
+    space, each in its own column), its legend, and where each pair's summary and figures are."""
+    from rich.text import Text
+
+    settings: list[str] = []
+    spaces: list[str] = []
+    rows = []
+    for pair in cfg.pairs:
+        part = lay.partition("results", day, f"{pair.provider}~{pair.customer}", method)
+        if not is_complete(part):
+            continue
+        summ = pl.read_parquet(part / "summary.parquet").filter(pl.col("class") == "macro")
+        f1 = dict(zip(summ["setting"].to_list(), summ["f1_mean"].to_list(), strict=True))
+        settings += [s for s in f1 if s not in settings]
+        explained = {}
+        for space in SPACE_LEGEND:
+            kp = part / f"knowledge_{space}.parquet"
+            if kp.is_file():
+                kg = pl.read_parquet(kp)
+                hosts, total = (
+                    int(kg.filter(pl.col("source") != "unexplained")["hosts"].sum()),
+                    int(kg["hosts"].sum()),
+                )
+                explained[space] = f"{hosts}/{total} ({hosts / total:.0%})" if total else "0/0"
+                spaces += [space] if space not in spaces else []
+        rows.append((f"{pair.provider} -> {pair.customer}", f1, explained, part))
+    if not rows:
+        return []
+    a = Table(title=f"transfer to the customer on {day} ({method}): 5-fold macro F1 per setting, and customer hosts "
+                    "in clusters a label explains, per clustering space")  # fmt: skip
+    a.add_column("provider -> customer")
+    for s in settings:
+        a.add_column(s, justify="right", no_wrap=True)
+    for space in spaces:
+        a.add_column(f"explained ({space})", justify="right", no_wrap=True)
+    for name, f1, explained, _ in rows:
+        a.add_row(
+            name,
+            *[f"{f1[s]:.2f}" if s in f1 else "-" for s in settings],
+            *[explained.get(space, "-") for space in spaces],
+        )
+    legend = Text()
+    for s in settings:
+        legend.append(f"  {s}", style="bold").append(f": {SETTING_LEGEND.get(s, '')}\n")
+    for space in spaces:
+        legend.append(f"  explained ({space})", style="bold").append(
+            f": HDBSCAN clusters in {SPACE_LEGEND[space]}\n"
+        )
+    legend.append("per pair: the summary (per-class scores, clusters, knowledge gain) and its figures:\n")
+    for name, _, _, part in rows:
+        legend.append(f"  {name}: {part / 'summary.md'}\n  {' ' * len(name)}  {part / 'figures'}/\n")
+    return [a, legend]
