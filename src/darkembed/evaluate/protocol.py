@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,7 @@ import polars as pl
 from darkembed.adapt.aligners import Aligner, aligner_from_config
 from darkembed.adapt.anchors import LabelsLike, anchor_samples, check_ips, find_anchors, label_vector
 from darkembed.config import AdaptConfig, EvaluateConfig
+from darkembed.evaluate.abstain import Abstainer, fit_abstainer, open_set_scores
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.folds import Folds, consistent_folds
 from darkembed.evaluate.metrics import Scores, score, summarize
@@ -83,6 +85,8 @@ class FoldResult:
             the provider vectors of the fold's anchors to its aligned vector (`anchor_retrieval`); NaN without
             aligner. Unlike the mean cosine it is not fooled by an anisotropic space, where every vector lies in
             a narrow cone (i-DarkVec's Mirai hosts do) and a high cosine does not mean the right neighbourhood.
+        confidence: open-set confidence of each prediction (`evaluate.abstain`), float64 (t,); None when off.
+        answer: the open-set answer, `y_pred` or `unknown` below the class's threshold, object (t,); None when off.
     """
 
     fold: int
@@ -95,6 +99,8 @@ class FoldResult:
     aligner_anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     anchor_cosine: float = float("nan")
     anchor_p10: float = float("nan")
+    confidence: np.ndarray | None = None
+    answer: np.ndarray | None = None
 
 
 @dataclass
@@ -113,7 +119,20 @@ class ProtocolResult:
             pl.lit(self.anchor_cosine).alias("anchor_cosine"),
             pl.lit(self.anchor_p10).alias("anchor_p10"),
             *(pl.lit(v).alias(k) for k, v in self.timings().items()),
+            *(pl.lit(v).alias(k) for k, v in self.open_set().items()),
         )
+
+    def open_set(self) -> dict[str, float]:
+        """Open-set figures, means over folds (empty without abstention): `coverage` (share of tested hosts
+        answered), `answered_precision` (right answers among the answered labelled hosts), `labelled_coverage`
+        and `open_f1` (macro F1 of the answers, an abstention counting as a miss)."""
+        if any(f.answer is None for f in self.folds):
+            return {}
+        per = [open_set_scores(f.y_true, f.answer) for f in self.folds]
+        out = {k: float(np.nanmean([getattr(p, k) for p in per])) for k in ("coverage", "answered_precision",
+                                                                             "labelled_coverage")}  # fmt: skip
+        out["open_f1"] = float(np.nanmean([score(f.y_true, f.answer).macro["f1"] for f in self.folds]))
+        return out
 
     @property
     def anchor_cosine(self) -> float:
@@ -130,15 +149,18 @@ class ProtocolResult:
         return float(np.mean(vals)) if vals else float("nan")
 
     def predictions(self) -> pl.DataFrame:
-        """fold, src_ip, label, prediction of every tested host."""
-        return pl.DataFrame(
-            {
-                "fold": np.concatenate([np.full(f.ips.size, f.fold, np.int16) for f in self.folds]),
-                "src_ip": np.concatenate([f.ips for f in self.folds]).astype(np.uint32),
-                "label": np.concatenate([f.y_true for f in self.folds]).astype(str),
-                "prediction": np.concatenate([f.y_pred for f in self.folds]).astype(str),
-            }
-        )
+        """fold, src_ip, label, prediction of every tested host (and with abstention its confidence and open-set
+        `answer`)."""
+        cols = {
+            "fold": np.concatenate([np.full(f.ips.size, f.fold, np.int16) for f in self.folds]),
+            "src_ip": np.concatenate([f.ips for f in self.folds]).astype(np.uint32),
+            "label": np.concatenate([f.y_true for f in self.folds]).astype(str),
+            "prediction": np.concatenate([f.y_pred for f in self.folds]).astype(str),
+        }
+        if self.folds and all(f.answer is not None for f in self.folds):
+            cols["confidence"] = np.concatenate([f.confidence for f in self.folds]).astype(np.float64)
+            cols["answer"] = np.concatenate([f.answer for f in self.folds]).astype(str)
+        return pl.DataFrame(cols)
 
     def timings(self) -> dict[str, float]:
         """Mean seconds per fold of classifier training and of the aligner."""
@@ -178,6 +200,30 @@ def train_classifiers(
     return out
 
 
+#: Abstainers per fitted classifier: the settings sharing the provider's classifiers share their thresholds.
+_ABSTAINERS: WeakKeyDictionary[DNNClassifier, tuple[tuple, Abstainer]] = WeakKeyDictionary()
+
+
+def fold_abstainer(
+    reference: NetworkDay, folds: Folds, k: int, classifier: DNNClassifier, cfg: EvaluateConfig
+) -> Abstainer:
+    """The open-set confidence and thresholds of test fold `k`, from `reference`'s hosts of the training folds
+    only (`darkembed.evaluate.abstain`): the neighbours are its training hosts, the thresholds come from its
+    validation hosts; no host of fold `k` is read. Cached per classifier."""
+    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile)
+    if classifier in _ABSTAINERS and _ABSTAINERS[classifier][0] == key:
+        return _ABSTAINERS[classifier][1]
+    s = folds.split(k, reference.ips)
+    labels = folds.relabel(reference.labels)
+    val = s.val & (labels.astype(str) != folds.unknown)
+    X_val = reference.X[val]
+    pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
+    out = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
+                        k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown)  # fmt: skip
+    _ABSTAINERS[classifier] = (key, out)
+    return out
+
+
 def _check_dims(provider: NetworkDay, customer: NetworkDay, what: str) -> None:
     if provider.dim != customer.dim:
         raise ValueError(
@@ -192,8 +238,13 @@ def _evaluate(
     folds: Folds,
     classifiers: list[DNNClassifier],
     mapper: Any = None,
+    reference: NetworkDay | None = None,
+    cfg: EvaluateConfig | None = None,
 ) -> ProtocolResult:
+    """Score `classifiers` on each test fold of `customer` (mapped by `mapper`); with `reference` (the network the
+    classifiers were trained on) and `cfg.abstain`, also the open-set answers (`evaluate.abstain`)."""
     labels = folds.relabel(customer.labels)
+    open_set = reference is not None and cfg is not None and cfg.abstain
     results = []
     for k in range(folds.n_folds):
         test = folds.split(k, customer.ips).test
@@ -207,6 +258,10 @@ def _evaluate(
         pred = clf.predict(X)
         res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
                          clf.fit_seconds, al_s, al_anchors, cos, p10)  # fmt: skip
+        if open_set:
+            abstainer = fold_abstainer(reference, folds, k, clf, cfg)
+            res.confidence = abstainer.confidence(X)
+            res.answer = abstainer.answer(pred, res.confidence)
         log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
         results.append(res)
     return ProtocolResult(setting, results)
@@ -236,7 +291,7 @@ def no_adaptation(
     """
     _check_dims(provider, customer, setting)
     clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
-    return _evaluate(setting, customer, folds, clfs)
+    return _evaluate(setting, customer, folds, clfs, reference=provider, cfg=cfg)
 
 
 def transfer(
@@ -292,7 +347,7 @@ def align(
         mapped, target = aligner.transform(customer.X[t.customer_rows]), provider.X[t.provider_rows]
         return aligner.transform(X), a.ips, mean_cosine(mapped, target), anchor_retrieval(mapped, target)
 
-    return _evaluate(f"align/{kind}", customer, folds, clfs, mapper)
+    return _evaluate(f"align/{kind}", customer, folds, clfs, mapper, reference=provider, cfg=cfg)
 
 
 def mean_cosine(A: np.ndarray, B: np.ndarray) -> float:
@@ -361,7 +416,7 @@ def independent(
 ) -> ProtocolResult:
     """The reference: the customer's own classifier on its own embeddings and labels, same folds."""
     clfs = train_classifiers(customer, folds, cfg, device=device)
-    return _evaluate("independent", customer, folds, clfs)
+    return _evaluate("independent", customer, folds, clfs, reference=customer, cfg=cfg)
 
 
 def anchor_sweep(
