@@ -76,6 +76,7 @@ def evaluate_pair(
     extra: dict[str, NetworkDay] | None = None,
     cluster: bool = True,
     device: str | None = None,
+    anchor_ips: np.ndarray | None = None,
 ) -> PairResult:
     """Run every setting of the pair's day.
 
@@ -89,6 +90,7 @@ def evaluate_pair(
         extra: more provider-space embeddings of the customer's hosts by setting name (e.g. `gnn-inductive`).
         cluster: also run the clustering analysis.
         device: torch device for the DNNs.
+        anchor_ips: the anchors the parties agreed on (`darkembed.adapt.psi.discover`); None = the intersection.
     """
     ev, ad = cfg.evaluate, cfg.adapt
     t0 = time.perf_counter()
@@ -104,7 +106,7 @@ def evaluate_pair(
     for kind in ad.aligners:
         t = time.perf_counter()
         settings[f"align/{kind}"] = align(
-            provider, customer, folds, kind, ev, ad, classifiers=clfs, device=device
+            provider, customer, folds, kind, ev, ad, classifiers=clfs, anchor_ips=anchor_ips, device=device
         )
         seconds[f"align/{kind}"] = time.perf_counter() - t
     for name, nd in (extra or {}).items():
@@ -118,7 +120,7 @@ def evaluate_pair(
     result = PairResult(settings=settings, anchors=int(anchors.ips.size), seconds=seconds, folds=folds,
                         classifiers=clfs)  # fmt: skip
     if cluster and customer.ips.size >= 2 * cfg.cluster.min_cluster_size:
-        _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device)
+        _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device, anchor_ips)
     return result
 
 
@@ -143,13 +145,15 @@ def _cluster(
     own: np.ndarray | None,
     transferred: NetworkDay | None,
     device: str | None,
+    anchor_ips: np.ndarray | None = None,
 ) -> None:
     spaces = {"reference": customer.X}
     if transferred is not None:
         spaces["transfer"] = _reorder(transferred, customer).X
     kind = "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
     t = time.perf_counter()
-    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, device=device)
+    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, anchor_ips=anchor_ips,
+                            device=device)  # fmt: skip
     result.seconds["fit_aligner"] = time.perf_counter() - t
     spaces["align"] = mapped
     own_labels = customer.labels if own is None else np.asarray(own, dtype=object)
