@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import polars as pl
 from darkembed.config import load_config
 from darkembed.evaluate.abstain import forced_share
 from darkembed.evaluate.pair import evaluate_pair
+from darkembed.evaluate.protocol import ProtocolResult, fold_abstainer
 from tasks.adapt import load_network_day
 
 
@@ -35,6 +37,14 @@ def main() -> None:
     ap.add_argument("--method", default="idarkvec")
     ap.add_argument("--quantile", type=float, default=None, help="evaluate.abstain_quantile override")
     ap.add_argument("--k", type=int, default=None, help="evaluate.abstain_k override")
+    ap.add_argument(
+        "--also",
+        type=float,
+        nargs="*",
+        default=[],
+        help="more quantiles, thresholds recomputed "
+        "on the same folds (settings that use the provider's classifiers)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config)
@@ -68,6 +78,25 @@ def main() -> None:
               f"{o['answered_precision']:8.3f} {forced_share(tc, preds['prediction'].to_numpy()):13.2f} "
               f"{forced_share(tc, preds['answer'].to_numpy()):6.2f}")  # fmt: skip
     print(f"truly unknown customer hosts: {int(np.sum(tc == 'unknown'))} of {tc.size}")
+    for q in args.also:
+        cq = cfg.evaluate.model_copy(update={"abstain_quantile": q})
+        print(f"quantile {q}:")
+        for name, r in res.settings.items():
+            if name == "independent":
+                continue
+            answers = [
+                fold_abstainer(prov, res.folds, f.fold, res.classifiers[f.fold], cq).answer(
+                    f.y_pred, f.confidence
+                )
+                for f in r.folds
+            ]
+            pr = ProtocolResult(name, [replace(f, answer=a) for f, a in zip(r.folds, answers, strict=True)])
+            preds = pr.predictions().join(truth, on="src_ip", how="left")
+            tc = preds["true_class"].fill_null("?").to_numpy()
+            o = pr.open_set()
+            print(f"{name:<18} {pr.macro_f1:9.3f} {o['open_f1']:8.3f} {o['coverage']:8.2f} "
+                  f"{o['answered_precision']:8.3f} {forced_share(tc, preds['prediction'].to_numpy()):13.2f} "
+                  f"{forced_share(tc, preds['answer'].to_numpy()):6.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

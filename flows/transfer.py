@@ -22,6 +22,10 @@ def log_adapt(res: dict) -> None:
     tags = {"stage": "adapt", "pair": res["pair"], "day": res["day"], "method": res["method"]}
     with tracking.run(f"adapt[{res['method']}/{res['pair']}/{res['day']}]", nested=True, tags=tags):
         tracking.log_metrics({f"macro_f1.{k}": v for k, v in res["macro_f1"].items()})
+        # open-set answers beside the closed-world F1: coverage.<setting>, answered_precision.<setting>, ...
+        tracking.log_metrics(
+            {f"{m}.{s}": v for s, o in res.get("open_set", {}).items() for m, v in o.items()}
+        )
         tracking.log_metrics({f"cluster.{k}": v for k, v in res["clusters"].items()})
         tracking.log_metrics({f"seconds.{k}": v for k, v in res["seconds"].items()})
         tracking.log_metrics({"anchors": res["anchors"], "customer_hosts": res["customer_hosts"]})

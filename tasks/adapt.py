@@ -198,6 +198,7 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         "provider_hosts": int(prov.ips.size),
         "customer_hosts": int(cust.ips.size),
         "macro_f1": macro,
+        "open_set": result.open_set(),
         "clusters": {
             k: v for name, m in result.cluster_metrics.items() for k, v in _prefixed(name, m).items()
         },

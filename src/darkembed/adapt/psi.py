@@ -108,12 +108,13 @@ def hash_points(ips: np.ndarray, session: bytes) -> list[bytes]:
     return out
 
 
-def _blind(scalar: bytes, points: list[bytes], what: str) -> list[bytes]:
-    """`scalar . P` for each point, refusing any point off the prime-order subgroup (or of small order)."""
+def _blind(scalar: bytes, points: list[bytes], what: str, validate: bool = True) -> list[bytes]:
+    """`scalar . P` for each point, refusing any point off the prime-order subgroup (or of small order); our own
+    hashed points (`validate=False`) are in the subgroup by construction."""
     s = _sodium()
     out = []
     for i, p in enumerate(points):
-        if not s.crypto_core_ed25519_is_valid_point(p):
+        if validate and not s.crypto_core_ed25519_is_valid_point(p):
             raise ExchangeError(f"{what}: element {i} is not a valid point of the prime-order group")
         out.append(s.crypto_scalarmult_ed25519_noclamp(scalar, p))
     return out
@@ -298,7 +299,7 @@ def init(ips: np.ndarray, key: bytes, mode: Mode = "psi") -> tuple[bytes, State]
         elems = _rows(hmac_tags(ips, key, session))
     elif mode == "psi":
         secret = _random_scalar()
-        elems = _blind(secret, hash_points(ips, session), "own points")
+        elems = _blind(secret, hash_points(ips, session), "own points", validate=False)
     else:
         raise ExchangeError(f"unknown anchor discovery mode {mode!r}; use hmac or psi")
     block, ordered = _sorted_by(elems, ips)
@@ -329,7 +330,7 @@ def respond(
         raise ExchangeError(f"{where}: unknown mode {msg.mode!r}")
     b = _random_scalar()
     double = _elements(_blind(b, _rows(theirs), where))
-    block, ordered = _sorted_by(_blind(b, hash_points(ips, msg.session), "own points"), ips)
+    block, ordered = _sorted_by(_blind(b, hash_points(ips, msg.session), "own points", validate=False), ips)
     data = Message("psi", msg.session, 2, _digest(message), {"double": double, "elements": block}).to_bytes(
         key
     )

@@ -61,6 +61,11 @@ class PairResult:
     def macro_f1(self) -> dict[str, float]:
         return {s: r.macro_f1 for s, r in self.settings.items()}
 
+    def open_set(self) -> dict[str, dict[str, float]]:
+        """Per setting: coverage, answered precision, labelled coverage and open-set F1 (empty without
+        abstention); see `ProtocolResult.open_set`."""
+        return {s: o for s, r in self.settings.items() if (o := r.open_set())}
+
     def predictions(self) -> pl.DataFrame:
         frames = [r.predictions().with_columns(pl.lit(s).alias("setting")) for s, r in self.settings.items()]
         return pl.concat(frames, how="diagonal_relaxed")
@@ -178,18 +183,25 @@ def summary_markdown(result: PairResult, title: str) -> str:
     lines += [
         "## Macro averages over the 5 test folds",
         "",
-        "| setting | P | R | F1 (mean ± std) | held-out anchor cosine | held-out anchor P@10 | s/fold aligner |",
-        "|---|---|---|---|---|---|---|",
+        "| setting | P | R | F1 (mean ± std) | open-set F1 | coverage | answered precision | held-out anchor "
+        "cosine | held-out anchor P@10 | s/fold aligner |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in macro.iter_rows(named=True):
         aligner_s = r.get("aligner_seconds") if r["setting"].startswith("align/") else None
         lines.append(
             f"| {r['setting']} | {r['precision_mean']:.2f} | {r['recall_mean']:.2f} | "
-            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('anchor_cosine'))} | "
+            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('open_f1'))} | {_fmt(r.get('coverage'))} | "
+            f"{_fmt(r.get('answered_precision'))} | {_fmt(r.get('anchor_cosine'))} | "
             f"{_fmt(r.get('anchor_p10'))} | {_fmt(aligner_s)} |"
         )
     lines += ["", "Held-out anchors: the test fold's anchors, never seen by the aligner; cosine to their provider "
-              "vector, and P@10: the share whose provider vector is among the 10 nearest to the aligned one."]  # fmt: skip
+              "vector, and P@10: the share whose provider vector is among the 10 nearest to the aligned one.", "",
+              "F1 is the closed-world score (every host gets a provider class, as in the papers); the open-set "
+              "answers say `unknown` below a per-class confidence threshold set on the validation hosts "
+              "(docs/open-set.md): coverage is the share of the tested hosts answered, answered precision the "
+              "share of right answers among the answered labelled hosts, open-set F1 the macro F1 of the answers "
+              "(an `unknown` answer is a miss)."]  # fmt: skip
     per = summ.filter(pl.col("class") != "macro").pivot(on="setting", index="class", values="f1_mean")
     cols = [c for c in per.columns if c != "class"]
     lines += [

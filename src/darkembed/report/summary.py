@@ -77,7 +77,8 @@ def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
     tables.append(k)
     for m in cfg.adapt.methods:
         a = Table(
-            title=f"transfer to the customer on {day} ({m}): 5-fold macro F1 and explained customer hosts"
+            title=f"transfer to the customer on {day} ({m}): 5-fold macro F1 (closed world), in brackets the "
+            "coverage of the open-set answers, and explained customer hosts"
         )
         a.add_column("provider -> customer")
         settings: list[str] = []
@@ -88,6 +89,8 @@ def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
                 continue
             summ = pl.read_parquet(part / "summary.parquet").filter(pl.col("class") == "macro")
             f1 = dict(zip(summ["setting"].to_list(), summ["f1_mean"].to_list(), strict=True))
+            cov = dict(zip(summ["setting"].to_list(), summ["coverage"].to_list(), strict=True)) if (
+                "coverage" in summ.columns) else {}  # fmt: skip
             settings += [s for s in f1 if s not in settings]
             explained = {}
             for space in ("reference", "transfer", "align"):
@@ -96,15 +99,21 @@ def demo_summary(cfg: Config, day: dt.date) -> list[Table]:
                     kg = pl.read_parquet(kp)
                     hosts = int(kg.filter(pl.col("source") != "unexplained")["hosts"].sum())
                     explained[space] = f"{hosts}/{int(kg['hosts'].sum())}"
-            rows.append((f"{pair.provider} -> {pair.customer}", f1, explained))
+            rows.append((f"{pair.provider} -> {pair.customer}", f1, cov, explained))
         if not rows:
             continue
         for s in settings:
             a.add_column(s, justify="right")
         a.add_column("explained hosts (reference / transfer / align)")
-        for name, f1, explained in rows:
-            a.add_row(
-                name, *[f"{f1[s]:.2f}" if s in f1 else "-" for s in settings], " / ".join(explained.values())
-            )
+        for name, f1, cov, explained in rows:
+            a.add_row(name, *[_f1_cell(f1, cov, s) for s in settings], " / ".join(explained.values()))
         tables.append(a)
     return tables
+
+
+def _f1_cell(f1: dict, coverage: dict, setting: str) -> str:
+    """`0.93 (0.71)`: closed-world macro F1 and, when the run has open-set answers, their coverage."""
+    if setting not in f1:
+        return "-"
+    c = coverage.get(setting)
+    return f"{f1[setting]:.2f}" + ("" if c is None or c != c else f" ({c:.2f})")
