@@ -182,3 +182,21 @@ def test_pair_scores_identical_with_private_discovery():
     timeless = pl.exclude("^.*_seconds$")
     assert plain.summary().select(timeless).equals(private.summary().select(timeless))
     assert plain.predictions().equals(private.predictions())
+
+
+def test_anchor_bundle_by_position(tmp_path, lists):
+    p, c, _ = lists
+    p_anchors, c_anchors = discover(p, c, "psi")
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=(p.size, 4)).astype(np.float32)
+    order = np.argsort(p)
+    rows = order[np.searchsorted(p[order], p_anchors)]  # as the adapt stage maps the agreed order to its rows
+    psi.save_anchor_positions(tmp_path / "anchors", vec[rows], mode="psi", method="idarkvec", network="a~b",
+                              day="2023-01-01")  # fmt: skip
+    raw = b"".join(f.read_bytes() for f in (tmp_path / "anchors").iterdir())
+    assert not any(int(ip).to_bytes(4, "little") in raw and int(ip).to_bytes(4, "big") in raw for ip in p)
+    pos, got = psi.load_anchor_positions(tmp_path / "anchors")
+    np.testing.assert_array_equal(pos, np.arange(p_anchors.size))
+    # the customer pairs position i with the i-th address of its own result: the provider vector of that host
+    lookup = dict(zip(p.tolist(), vec, strict=True))
+    np.testing.assert_array_equal(got, np.stack([lookup[int(ip)] for ip in c_anchors]))

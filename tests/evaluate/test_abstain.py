@@ -56,12 +56,11 @@ def test_class_thresholds_use_the_correct_validation_answers_only():
     )  # 4 correct "a": too few for a 5 % threshold
     assert thr == {"a": -np.inf, "b": -np.inf} and default == -np.inf
     thr, _ = class_thresholds(conf, y, pred, quantile=0.4)  # floor(0.4 * 5) = 2: the second smallest
-    assert thr["a"] == 2.0 and thr["b"] == -np.inf
-    many = np.arange(1.0, 40.0)  # 39 correct answers: floor(0.05 * 40) = 2
-    thr, _ = class_thresholds(many, np.full(39, "a", object), np.full(39, "a", object), quantile=0.05)
-    assert thr["a"] == 2.0
-    with pytest.raises(ValueError, match="quantile"):
-        class_thresholds(conf, y, pred, quantile=1.0)
+    assert thr["a"] == 2.0 and thr["b"] == 2.0  # b (1 answer) takes the threshold pooled over a and b
+    many = np.arange(1.0, 40.0)  # 39 correct "a" answers: floor(0.05 * 40) = 2, the second smallest
+    y2 = np.r_[np.full(39, "a", object), ["b"]].astype(object)
+    thr, default = class_thresholds(np.r_[many, 0.5], y2, y2, quantile=0.05)
+    assert thr["a"] == 2.0 and thr["b"] == 1.0 == default  # b alone is too small: pooled, 2nd smallest of 40
 
 
 def test_score_prefers_hosts_near_the_labelled_ones():

@@ -18,8 +18,9 @@ Thresholds are per predicted class, by class-conditional (Mondrian) split confor
 validation hosts of class `c` that the classifier gets right, `tau_c` is the `j`-th smallest of their confidences,
 `j = floor(quantile * (n_c + 1))`, so that a new correctly classified host of class `c`, exchangeable with them,
 is answered with probability at least `1 - quantile`. A class with too few correct validation hosts for that
-(`j = 0`, e.g. fewer than 19 at 5 %) is always answered: nothing justifies a threshold there. The validation hosts
-are those of the training folds (`Folds.split(k).val`): the test fold is never seen.
+(`j = 0`, e.g. fewer than 19 at 5 %) takes the threshold pooled over every class's correct validation hosts (the
+same rule over all of them), and is always answered only when even those are too few. The validation hosts are
+those of the training folds (`Folds.split(k).val`): the test fold is never seen.
 
 Pure in-memory functions: nothing is read or written.
 """
@@ -86,7 +87,7 @@ class Abstainer:
     Attributes:
         score: the confidence function (`NeighbourScore`).
         thresholds: predicted class -> lowest confidence answered.
-        default: threshold of a class without correct validation host (`-inf`: answered).
+        default: threshold of a class without correct validation host (the pooled one; `-inf`: answered).
         unknown: the abstention answer.
     """
 
@@ -117,19 +118,26 @@ def class_thresholds(
         quantile: share of each class's correct validation answers that falls below its threshold, in [0, 1).
 
     Returns:
-        (class -> threshold, the threshold of any other class: `-inf`, always answered).
+        (class -> threshold, the pooled threshold for any other class; `-inf` = always answered).
     """
     if not 0 <= quantile < 1:
         raise ValueError(f"abstention quantile must be in [0, 1), got {quantile}")
     conf = np.asarray(confidence, dtype=np.float64)
     yt, yp = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     right = (yt == yp) & (yt != unknown)
+    pooled = _conformal(conf[right], quantile)
     out = {}
     for c in sorted(set(yp[right].tolist())):
-        scores = np.sort(conf[right & (yp == c)])
-        j = int(np.floor(quantile * (scores.size + 1)))
-        out[c] = float(scores[j - 1]) if j >= 1 else float("-inf")
-    return out, float("-inf")
+        own = _conformal(conf[right & (yp == c)], quantile)
+        out[c] = pooled if own is None else own
+    default = float("-inf") if pooled is None else pooled
+    return {c: float("-inf") if v is None else v for c, v in out.items()}, default
+
+
+def _conformal(scores: np.ndarray, quantile: float) -> float | None:
+    """The `floor(quantile (n + 1))`-th smallest of `scores`; None when that rank is 0 (too few scores)."""
+    j = int(np.floor(quantile * (scores.size + 1)))
+    return float(np.sort(scores)[j - 1]) if j >= 1 else None
 
 
 def fit_abstainer(
