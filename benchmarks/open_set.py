@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import polars as pl
 from darkembed.config import load_config
 from darkembed.evaluate.abstain import forced_share
 from darkembed.evaluate.pair import evaluate_pair
-from darkembed.evaluate.protocol import NetworkDay, ProtocolResult, fold_abstainer
+from darkembed.evaluate.protocol import NetworkDay
 from tasks.adapt import load_network_day
 
 
@@ -37,19 +36,20 @@ def main() -> None:
     ap.add_argument("--method", default="idarkvec")
     ap.add_argument("--quantile", type=float, default=None, help="evaluate.abstain_quantile override")
     ap.add_argument("--k", type=int, default=None, help="evaluate.abstain_k override")
-    ap.add_argument(
-        "--also",
-        type=float,
-        nargs="*",
-        default=[],
-        help="more quantiles, thresholds recomputed "
-        "on the same folds (settings that use the provider's classifiers)",
-    )
+    ap.add_argument("--calibration", choices=["customer", "provider"], default=None,
+                    help="evaluate.abstain_calibration override")  # fmt: skip
+    ap.add_argument("--no-transfer", action="store_true", help="skip the canonical transfer setting")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config)
     over = {
-        k: v for k, v in {"abstain_quantile": args.quantile, "abstain_k": args.k}.items() if v is not None
+        k: v
+        for k, v in {
+            "abstain_quantile": args.quantile,
+            "abstain_k": args.k,
+            "abstain_calibration": args.calibration,
+        }.items()
+        if v is not None
     }
     if over:
         cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update=over)})
@@ -79,7 +79,8 @@ def main() -> None:
     )
     e = cfg.evaluate
     print(f"{args.provider} -> {args.customer}, {day}, {args.method}: {prov.ips.size} provider and {cust.ips.size} "
-          f"customer hosts, {res.anchors} anchors; abstain_k {e.abstain_k}, quantile {e.abstain_quantile}; "
+          f"customer hosts, {res.anchors} anchors; abstain_k {e.abstain_k}, quantile {e.abstain_quantile}, "
+          f"calibration {e.abstain_calibration}; "
           f"{seconds:.0f} s")  # fmt: skip
     head = f"{'setting':<18} {'F1 closed':>9} {'F1 open':>8} {'coverage':>8} {'ans.prec':>8} {'forced before':>13} {'after':>6}"
     print(head)
@@ -91,25 +92,6 @@ def main() -> None:
               f"{o['answered_precision']:8.3f} {forced_share(tc, preds['prediction'].to_numpy()):13.2f} "
               f"{forced_share(tc, preds['answer'].to_numpy()):6.2f}")  # fmt: skip
     print(f"truly unknown customer hosts: {int(np.sum(tc == 'unknown'))} of {tc.size}")
-    for q in args.also:
-        cq = cfg.evaluate.model_copy(update={"abstain_quantile": q})
-        print(f"quantile {q}:")
-        for name, r in res.settings.items():
-            if name == "independent":
-                continue
-            answers = [
-                fold_abstainer(prov, res.folds, f.fold, res.classifiers[f.fold], cq).answer(
-                    f.y_pred, f.confidence
-                )
-                for f in r.folds
-            ]
-            pr = ProtocolResult(name, [replace(f, answer=a) for f, a in zip(r.folds, answers, strict=True)])
-            preds = pr.predictions().join(truth, on="src_ip", how="left")
-            tc = preds["true_class"].fill_null("?").to_numpy()
-            o = pr.open_set()
-            print(f"{name:<18} {pr.macro_f1:9.3f} {o['open_f1']:8.3f} {o['coverage']:8.2f} "
-                  f"{o['answered_precision']:8.3f} {forced_share(tc, preds['prediction'].to_numpy()):13.2f} "
-                  f"{forced_share(tc, preds['answer'].to_numpy()):6.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -573,6 +573,9 @@ class EvaluateConfig(_Frozen):
             `unknown` below its class's threshold (docs/open-set.md); the closed-world scores are unchanged.
         abstain_k: neighbours of the confidence (labelled and background training hosts).
         abstain_quantile: share of each class's correct validation answers left below its threshold.
+        abstain_calibration: whose validation hosts (of the training folds) set the thresholds: `customer` = the
+            customer's labelled ones, mapped as its test hosts are (they carry the alignment's shift); `provider`
+            = the classifier's own validation hosts (in its space, no shift).
     """
 
     folds: int = Field(default=5, ge=2)
@@ -589,6 +592,7 @@ class EvaluateConfig(_Frozen):
     abstain: bool = True
     abstain_k: int = Field(default=10, ge=1)
     abstain_quantile: float = Field(default=0.05, ge=0, lt=1)
+    abstain_calibration: Literal["customer", "provider"] = "customer"
 
 
 class ClusterConfig(_Frozen):

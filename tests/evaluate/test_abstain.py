@@ -139,3 +139,30 @@ def test_open_set_scores():
 def test_fit_abstainer_needs_labelled_hosts():
     with pytest.raises(ValueError, match="no labelled"):
         fit_abstainer(np.zeros((3, 4)), np.array(["unknown"] * 3), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+
+
+def test_customer_calibrated_thresholds_never_see_the_test_fold(world):
+    """With `abstain_calibration: customer` the thresholds come from the customer's validation hosts: changing
+    every vector and label of the customer's test fold k leaves fold k's thresholds as they were."""
+    provider, customer, _, folds, clfs = world
+    cfg = CFG.model_copy(update={"abstain_calibration": "customer"})
+    before = no_adaptation(provider, customer, folds, cfg, classifiers=clfs)
+    k = 1
+    test = folds.split(k, customer.ips).test
+    X = customer.X.copy()
+    X[test] = np.random.default_rng(2).normal(size=X[test].shape) * 10
+    labels = customer.labels.copy()
+    labels[test] = "mirai"
+    after = no_adaptation(provider, NetworkDay(customer.ips, X, labels), folds, cfg, classifiers=clfs)
+    assert after.folds[k].thresholds == before.folds[k].thresholds
+    assert not np.array_equal(
+        after.folds[k].confidence, before.folds[k].confidence
+    )  # the test hosts did change
+    # the validation hosts do set them
+    val = folds.split(k, customer.ips).val
+    X2 = customer.X.copy()
+    X2[val] += 2.0
+    moved = no_adaptation(
+        provider, NetworkDay(customer.ips, X2, customer.labels), folds, cfg, classifiers=clfs
+    )
+    assert moved.folds[k].thresholds != before.folds[k].thresholds

@@ -99,6 +99,13 @@ class Abstainer:
     def confidence(self, X: np.ndarray) -> np.ndarray:
         return self.score(X)
 
+    def recalibrated(
+        self, X_val: np.ndarray, y_val: np.ndarray, pred_val: np.ndarray, quantile: float
+    ) -> Abstainer:
+        """The same confidence with thresholds set on other validation hosts (`class_thresholds`)."""
+        thresholds, default = class_thresholds(self.score(X_val), y_val, pred_val, quantile, self.unknown)
+        return Abstainer(self.score, thresholds, default, self.unknown)
+
     def answer(self, pred: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """`pred` (object (n,)) with `unknown` where the confidence is below the predicted class's threshold."""
         pred = np.asarray(pred, dtype=object)

@@ -87,6 +87,7 @@ class FoldResult:
             a narrow cone (i-DarkVec's Mirai hosts do) and a high cosine does not mean the right neighbourhood.
         confidence: open-set confidence of each prediction (`evaluate.abstain`), float64 (t,); None when off.
         answer: the open-set answer, `y_pred` or `unknown` below the class's threshold, object (t,); None when off.
+        thresholds: the fold's confidence threshold per predicted class (open-set answers); None when off.
     """
 
     fold: int
@@ -101,6 +102,7 @@ class FoldResult:
     anchor_p10: float = float("nan")
     confidence: np.ndarray | None = None
     answer: np.ndarray | None = None
+    thresholds: dict[str, float] | None = None
 
 
 @dataclass
@@ -205,23 +207,33 @@ _ABSTAINERS: WeakKeyDictionary[DNNClassifier, tuple[tuple, Abstainer]] = WeakKey
 
 
 def fold_abstainer(
-    reference: NetworkDay, folds: Folds, k: int, classifier: DNNClassifier, cfg: EvaluateConfig
+    reference: NetworkDay,
+    folds: Folds,
+    k: int,
+    classifier: DNNClassifier,
+    cfg: EvaluateConfig,
+    calibration: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Abstainer:
-    """The open-set confidence and thresholds of test fold `k`, from `reference`'s hosts of the training folds
-    only (`darkembed.evaluate.abstain`): the neighbours are its training hosts, the thresholds come from its
-    validation hosts; no host of fold `k` is read. Cached per classifier."""
+    """The open-set confidence and thresholds of test fold `k` (`darkembed.evaluate.abstain`), from hosts of the
+    training folds only: the neighbours are `reference`'s training hosts; the thresholds come from `calibration`
+    (validation vectors as the classifier sees them, and their labels) or, without it, from `reference`'s
+    validation hosts. No host of fold `k` is read. The reference-calibrated abstainer is cached per classifier."""
     key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile)
     if classifier in _ABSTAINERS and _ABSTAINERS[classifier][0] == key:
-        return _ABSTAINERS[classifier][1]
-    s = folds.split(k, reference.ips)
-    labels = folds.relabel(reference.labels)
-    val = s.val & (labels.astype(str) != folds.unknown)
-    X_val = reference.X[val]
-    pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
-    out = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
-                        k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown)  # fmt: skip
-    _ABSTAINERS[classifier] = (key, out)
-    return out
+        base = _ABSTAINERS[classifier][1]
+    else:
+        s = folds.split(k, reference.ips)
+        labels = folds.relabel(reference.labels)
+        val = s.val & (labels.astype(str) != folds.unknown)
+        X_val = reference.X[val]
+        pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
+        base = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
+                             k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown)  # fmt: skip
+        _ABSTAINERS[classifier] = (key, base)
+    if calibration is None or calibration[0].shape[0] == 0:
+        return base
+    X_cal, y_cal = calibration
+    return base.recalibrated(X_cal, y_cal, classifier.predict(X_cal), cfg.abstain_quantile)
 
 
 def _check_dims(provider: NetworkDay, customer: NetworkDay, what: str) -> None:
@@ -245,21 +257,30 @@ def _evaluate(
     classifiers were trained on) and `cfg.abstain`, also the open-set answers (`evaluate.abstain`)."""
     labels = folds.relabel(customer.labels)
     open_set = reference is not None and cfg is not None and cfg.abstain
+    own_val = open_set and cfg.abstain_calibration == "customer"  # type: ignore[union-attr]
     results = []
     for k in range(folds.n_folds):
-        test = folds.split(k, customer.ips).test
-        X = customer.X[test]
+        split = folds.split(k, customer.ips)
+        test = split.test
+        # the customer's labelled validation hosts (training folds) calibrate the thresholds, mapped as the test
+        # hosts are: they carry the same shift from the provider's space
+        cal = split.val & (labels.astype(str) != folds.unknown) if own_val else np.zeros_like(test)
+        X = customer.X[test | cal]
         al_s, al_anchors, cos, p10 = 0.0, np.zeros(0, np.uint32), float("nan"), float("nan")
         if mapper is not None:
             t0 = time.perf_counter()
             X, al_anchors, cos, p10 = mapper(k, X)
             al_s = time.perf_counter() - t0
+        in_test = test[test | cal]
+        X, X_cal = X[in_test], X[~in_test]
         clf = classifiers[k]
         pred = clf.predict(X)
         res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
                          clf.fit_seconds, al_s, al_anchors, cos, p10)  # fmt: skip
         if open_set:
-            abstainer = fold_abstainer(reference, folds, k, clf, cfg)
+            calibration = (X_cal, labels[cal]) if own_val else None
+            abstainer = fold_abstainer(reference, folds, k, clf, cfg, calibration)  # type: ignore[arg-type]
+            res.thresholds = abstainer.thresholds
             res.confidence = abstainer.confidence(X)
             res.answer = abstainer.answer(pred, res.confidence)
         log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
