@@ -27,6 +27,10 @@ def log_adapt(res: dict, started: float | None = None) -> None:
     progress(name, res, started, f"best {best[0]} (macro F1 {best[1]:.2f})" if best else "")
     with tracking.run(name, nested=True, started=started, tags=tags):
         tracking.log_metrics({f"macro_f1.{k}": v for k, v in res["macro_f1"].items()})
+        # open-set answers beside the closed-world F1: coverage.<setting>, answered_precision.<setting>, ...
+        tracking.log_metrics(
+            {f"{m}.{s}": v for s, o in res.get("open_set", {}).items() for m, v in o.items()}
+        )
         tracking.log_metrics({f"cluster.{k}": v for k, v in res["clusters"].items()})
         tracking.log_metrics({f"seconds.{k}": v for k, v in res["seconds"].items()})
         tracking.log_metrics({"anchors": res["anchors"], "customer_hosts": res["customer_hosts"]})

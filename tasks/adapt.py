@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from darkembed.adapt.anchors import find_anchors
 from darkembed.adapt.exchange import pipeline_signing_key, save_aligner, save_anchors, save_classifier
+from darkembed.adapt.psi import discover_from_config, save_anchor_positions
 from darkembed.config import Config
 from darkembed.embed.w2v import IDarkVec, seed_from_provider
 from darkembed.evaluate.classifiers import DNNClassifier
@@ -82,6 +83,9 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         keep = np.isin(cust.ips, c_ips)  # every active host is in the day's corpus: normally all of them
         own = own[keep]
         cust = NetworkDay.of(c_ips, c_X, cust.labels[keep])
+    # The anchors as the two parties would find them (`adapt.anchor_discovery`): the same set in every mode.
+    p_anchors, c_anchors = discover_from_config(prov.ips, cust.ips, config.adapt)
+    agreed = None if config.adapt.anchor_discovery == "plain" else np.sort(c_anchors)
     transferred = transfer_fn = None
     if method == "idarkvec":
         model = IDarkVec.load(lay.models(method, provider, day), config.w2v)
@@ -91,7 +95,7 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             t_ips, t_X = seeded.embed(cust.ips)
             return NetworkDay.of(t_ips, t_X, cust.labels[np.isin(cust.ips, t_ips)])
 
-        transferred = transfer_fn(find_anchors(prov.ips, cust.ips).ips)
+        transferred = transfer_fn(np.sort(c_anchors))
     extra = {}
     if method != "idarkvec":
         from darkembed.embed.gnn import INDUCTIVE_METHOD, GnnTrainer, embed_inductive
@@ -105,7 +109,8 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             window = config.gnn.history + 1 if base in ("gcngru", "igcngru") else 1
             i_ips, i_X = embed_inductive(trainer, day_graphs(config, customer, day, window, True))
             extra[INDUCTIVE_METHOD] = NetworkDay.of(i_ips, i_X, None)
-    result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred, extra=extra)
+    result = evaluate_pair(prov, cust, config, customer_own_labels=own, transferred=transferred, extra=extra,
+                           anchor_ips=agreed)  # fmt: skip
     sweep = _anchor_sweep(config, prov, cust, result, transfer_fn)
     part = lay.partition("results", day, pair_name(provider, customer), method)
     title = f"{provider} -> {customer}, {day}, {method}"
@@ -173,10 +178,18 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         }
         save_classifier(bundles / "classifier", clf, method=method, **common)
         kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]
-        aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed)
+        aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed, anchor_ips=agreed)
         save_aligner(bundles / f"aligner-{kind}", aligner, method=method, **common)
-        anchors = find_anchors(prov.ips, cust.ips)
-        save_anchors(bundles / "anchors", anchors.ips, prov.X[anchors.provider_rows], method=method, **common)
+        if agreed is None:
+            anchors = find_anchors(prov.ips, cust.ips)
+            save_anchors(
+                bundles / "anchors", anchors.ips, prov.X[anchors.provider_rows], method=method, **common
+            )
+        else:  # named by position in the agreed intersection, not by address
+            order = np.argsort(prov.ips)
+            rows = order[np.searchsorted(prov.ips[order], p_anchors)]
+            save_anchor_positions(bundles / "anchors", prov.X[rows], mode=config.adapt.anchor_discovery,
+                                  method=method, **common)  # fmt: skip
     macro = result.macro_f1()
     return {
         "pair": pair_name(provider, customer),
@@ -190,6 +203,7 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         "provider_hosts": int(prov.ips.size),
         "customer_hosts": int(cust.ips.size),
         "macro_f1": macro,
+        "open_set": result.open_set(),
         "clusters": {
             k: v for name, m in result.cluster_metrics.items() for k, v in _prefixed(name, m).items()
         },

@@ -809,5 +809,112 @@ def runs_url(host: str, port: int, experiment_id: str) -> str:
     return f"http://{host}:{port}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
+psi_app = typer.Typer(
+    help="Private anchor discovery as a file exchange (docs/private-anchors.md): init -> respond -> finish -> "
+    "complete, each step reading the previous message and writing the next.",
+    no_args_is_help=True,
+)
+app.add_typer(psi_app, name="psi")
+_KEY = Annotated[
+    Path, typer.Option("--key", "-k", help="The shared secret agreed out of band (>= 16 bytes).")
+]
+_STATE = Annotated[
+    Path, typer.Option("--state", "-s", help="This party's private state file (never send it).")
+]
+_IPS = Annotated[
+    Path,
+    typer.Option("--ips", help="This party's addresses: text (one dotted IPv4 a line) or Parquet (src_ip)."),
+]
+
+
+def _psi_call(fn, *args):
+    from darkembed.adapt.psi import ExchangeError
+
+    try:
+        return fn(*args)
+    except (ExchangeError, OSError, ValueError) as exc:
+        raise fail(str(exc), 1) from None
+
+
+def _psi_result(path: Path, anchors) -> None:
+    from darkembed.adapt.psi import write_anchors
+
+    write_anchors(path, anchors)
+    console.print(f"{anchors.size} anchors (position in the agreed intersection -> own address): {path}")
+
+
+@psi_app.command("init")
+def psi_init_cmd(
+    ips: _IPS, key: _KEY, state: _STATE,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Message 1, for the other party.")],
+    mode: Annotated[str, typer.Option(help="psi (private set intersection) or hmac (keyed hashing).")] = "psi",
+) -> None:  # fmt: skip
+    """Initiator: write message 1 from this party's addresses."""
+    from darkembed.adapt import psi
+
+    msg, st = _psi_call(lambda: psi.init(psi.read_ips(ips), psi.read_key(key), mode))
+    st.save(state)
+    out.write_bytes(msg)
+    console.print(f"message 1 ({mode}, session {st.session.hex()}): {out}; state: {state}")
+
+
+@psi_app.command("respond")
+def psi_respond_cmd(
+    ips: _IPS, key: _KEY, state: _STATE,
+    message: Annotated[Path, typer.Option("--in", "-i", help="Message 1 from the initiator.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Message 2, for the initiator.")],
+    result: Annotated[Path | None, typer.Option(help="hmac mode: this party's anchors (Parquet).")] = None,
+) -> None:  # fmt: skip
+    """Responder: read message 1, write message 2 (and, in hmac mode, this party's anchors)."""
+    from darkembed.adapt import psi
+
+    data = message.read_bytes()
+    _psi_call(psi.refuse_answered, data, state, psi.read_key(key), str(message))
+    msg, st, anchors = _psi_call(
+        lambda: psi.respond(data, psi.read_ips(ips), psi.read_key(key), str(message))
+    )
+    st.save(state)
+    out.write_bytes(msg)
+    console.print(f"message 2 (session {st.session.hex()}): {out}; state: {state}")
+    if anchors is not None:
+        _psi_result(result or state.with_suffix(".anchors.parquet"), anchors)
+
+
+@psi_app.command("finish")
+def psi_finish_cmd(
+    key: _KEY, state: _STATE,
+    message: Annotated[Path, typer.Option("--in", "-i", help="Message 2 from the responder.")],
+    result: Annotated[Path, typer.Option(help="This party's anchors (Parquet).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="psi mode: message 3, for the responder.")] = None,
+) -> None:  # fmt: skip
+    """Initiator: read message 2, write this party's anchors (and, in psi mode, message 3)."""
+    from darkembed.adapt import psi
+
+    st = _psi_call(lambda: psi.State.from_bytes(state.read_bytes(), str(state)))
+    msg, anchors = _psi_call(psi.finish, message.read_bytes(), st, psi.read_key(key), str(message))
+    if msg is not None and out is None:
+        raise fail("psi mode: --out is needed for message 3 (the responder needs it)")
+    st.save(state)
+    if msg is not None:
+        out.write_bytes(msg)
+        console.print(f"message 3: {out}")
+    _psi_result(result, anchors)
+
+
+@psi_app.command("complete")
+def psi_complete_cmd(
+    key: _KEY, state: _STATE,
+    message: Annotated[Path, typer.Option("--in", "-i", help="Message 3 from the initiator.")],
+    result: Annotated[Path, typer.Option(help="This party's anchors (Parquet).")],
+) -> None:  # fmt: skip
+    """Responder (psi mode): read message 3, write this party's anchors."""
+    from darkembed.adapt import psi
+
+    st = _psi_call(lambda: psi.State.from_bytes(state.read_bytes(), str(state)))
+    anchors = _psi_call(psi.complete, message.read_bytes(), st, psi.read_key(key), str(message))
+    st.save(state)
+    _psi_result(result, anchors)
+
+
 def run() -> None:  # pragma: no cover - console entry point used by `python -m darkembed`
     app()

@@ -619,6 +619,12 @@ class AdaptConfig(_Frozen):
             folds aligner fits).
         customer_history: `full` = the customer's own embeddings are its daily-updated model ([TNSM] Table III);
             `day` = the customer trains i-DarkVec from scratch on the evaluated day only (Table II).
+        anchor_discovery: how the pair finds its anchors: `plain` (the intersection of both address lists),
+            `hmac` (keyed hashes of the addresses) or `psi` (private set intersection); the anchors, and so every
+            score, are the same; with `hmac`/`psi` the anchor bundle names anchors by position
+            (docs/private-anchors.md).
+        anchor_key: file with the secret both parties agreed on (authenticates the messages; the `hmac` key);
+            None = a random secret per run (both parties in one process).
     """
 
     methods: list[str] = Field(default_factory=lambda: ["idarkvec"])
@@ -635,6 +641,8 @@ class AdaptConfig(_Frozen):
     anchor_repeats: int = Field(default=5, ge=1)
     sweep: list[Literal["transfer", "linear", "nonlinear", "procrustes"]] = Field(default_factory=list)
     customer_history: Literal["full", "day"] = "full"
+    anchor_discovery: Literal["plain", "hmac", "psi"] = "plain"
+    anchor_key: str | None = None
 
     @field_validator("methods")
     @classmethod
@@ -666,6 +674,13 @@ class EvaluateConfig(_Frozen):
         dnn_dropout: dropout after each hidden ReLU.
         dnn_lr: Adam learning rate of the DNN.
         dnn_patience: stop after this many epochs without a better validation loss; None = all epochs.
+        abstain: open-set answers beside the closed-world ones: each prediction gets a confidence and the answer
+            `unknown` below its class's threshold (docs/open-set.md); the closed-world scores are unchanged.
+        abstain_k: neighbours of the confidence (labelled and background training hosts).
+        abstain_quantile: share of each class's correct validation answers left below its threshold.
+        abstain_calibration: whose validation hosts (of the training folds) set the thresholds: `customer` = the
+            customer's labelled ones, mapped as its test hosts are (they carry the alignment's shift); `provider`
+            = the classifier's own validation hosts (in its space, no shift).
     """
 
     folds: int = Field(default=5, ge=2)
@@ -679,6 +694,10 @@ class EvaluateConfig(_Frozen):
     dnn_dropout: float = Field(default=0.3, ge=0, lt=1)
     dnn_lr: float = Field(default=1e-3, gt=0)
     dnn_patience: int | None = Field(default=None, ge=1)
+    abstain: bool = True
+    abstain_k: int = Field(default=10, ge=1)
+    abstain_quantile: float = Field(default=0.05, ge=0, lt=1)
+    abstain_calibration: Literal["customer", "provider"] = "customer"
 
 
 class ClusterConfig(_Frozen):

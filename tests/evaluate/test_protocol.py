@@ -93,7 +93,8 @@ def test_every_customer_host_is_tested_once_on_its_fold_and_never_trains_the_ali
         assert f.aligner_anchors.size == (folds.fold[folds.rows(shared)] != f.fold).sum()
         assert "unknown" not in f.scores.classes
     pred = res.predictions()
-    assert pred.height == customer.ips.size and set(pred.columns) == {"fold", "src_ip", "label", "prediction"}
+    assert pred.height == customer.ips.size and set(pred.columns) == {"fold", "src_ip", "label", "prediction",
+                                                            "confidence", "answer"}  # fmt: skip
     s = res.summary()
     assert s["class"].to_list() == ["censys", "driftnet", "mirai", "shodan", "macro"]
 

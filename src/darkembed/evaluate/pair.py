@@ -61,6 +61,11 @@ class PairResult:
     def macro_f1(self) -> dict[str, float]:
         return {s: r.macro_f1 for s, r in self.settings.items()}
 
+    def open_set(self) -> dict[str, dict[str, float]]:
+        """Per setting: coverage, answered precision, labelled coverage and open-set F1 (empty without
+        abstention); see `ProtocolResult.open_set`."""
+        return {s: o for s, r in self.settings.items() if (o := r.open_set())}
+
     def predictions(self) -> pl.DataFrame:
         frames = [r.predictions().with_columns(pl.lit(s).alias("setting")) for s, r in self.settings.items()]
         return pl.concat(frames, how="diagonal_relaxed")
@@ -76,6 +81,7 @@ def evaluate_pair(
     extra: dict[str, NetworkDay] | None = None,
     cluster: bool = True,
     device: str | None = None,
+    anchor_ips: np.ndarray | None = None,
 ) -> PairResult:
     """Run every setting of the pair's day.
 
@@ -89,6 +95,7 @@ def evaluate_pair(
         extra: more provider-space embeddings of the customer's hosts by setting name (e.g. `gnn-inductive`).
         cluster: also run the clustering analysis.
         device: torch device for the DNNs.
+        anchor_ips: the anchors the parties agreed on (`darkembed.adapt.psi.discover`); None = the intersection.
     """
     ev, ad = cfg.evaluate, cfg.adapt
     t0 = time.perf_counter()
@@ -104,7 +111,7 @@ def evaluate_pair(
     for kind in ad.aligners:
         t = time.perf_counter()
         settings[f"align/{kind}"] = align(
-            provider, customer, folds, kind, ev, ad, classifiers=clfs, device=device
+            provider, customer, folds, kind, ev, ad, classifiers=clfs, anchor_ips=anchor_ips, device=device
         )
         seconds[f"align/{kind}"] = time.perf_counter() - t
     for name, nd in (extra or {}).items():
@@ -118,7 +125,7 @@ def evaluate_pair(
     result = PairResult(settings=settings, anchors=int(anchors.ips.size), seconds=seconds, folds=folds,
                         classifiers=clfs)  # fmt: skip
     if cluster and customer.ips.size >= 2 * cfg.cluster.min_cluster_size:
-        _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device)
+        _cluster(result, provider, customer, cfg, customer_own_labels, transferred, device, anchor_ips)
     return result
 
 
@@ -143,13 +150,15 @@ def _cluster(
     own: np.ndarray | None,
     transferred: NetworkDay | None,
     device: str | None,
+    anchor_ips: np.ndarray | None = None,
 ) -> None:
     spaces = {"reference": customer.X}
     if transferred is not None:
         spaces["transfer"] = _reorder(transferred, customer).X
     kind = "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
     t = time.perf_counter()
-    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, device=device)
+    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, anchor_ips=anchor_ips,
+                            device=device)  # fmt: skip
     result.seconds["fit_aligner"] = time.perf_counter() - t
     spaces["align"] = mapped
     own_labels = customer.labels if own is None else np.asarray(own, dtype=object)
@@ -174,18 +183,25 @@ def summary_markdown(result: PairResult, title: str) -> str:
     lines += [
         "## Macro averages over the 5 test folds",
         "",
-        "| setting | P | R | F1 (mean ± std) | held-out anchor cosine | held-out anchor P@10 | s/fold aligner |",
-        "|---|---|---|---|---|---|---|",
+        "| setting | P | R | F1 (mean ± std) | open-set F1 | coverage | answered precision | held-out anchor "
+        "cosine | held-out anchor P@10 | s/fold aligner |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in macro.iter_rows(named=True):
         aligner_s = r.get("aligner_seconds") if r["setting"].startswith("align/") else None
         lines.append(
             f"| {r['setting']} | {r['precision_mean']:.2f} | {r['recall_mean']:.2f} | "
-            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('anchor_cosine'))} | "
+            f"{r['f1_mean']:.2f} ± {_nz(r['f1_std']):.2f} | {_fmt(r.get('open_f1'))} | {_fmt(r.get('coverage'))} | "
+            f"{_fmt(r.get('answered_precision'))} | {_fmt(r.get('anchor_cosine'))} | "
             f"{_fmt(r.get('anchor_p10'))} | {_fmt(aligner_s)} |"
         )
     lines += ["", "Held-out anchors: the test fold's anchors, never seen by the aligner; cosine to their provider "
-              "vector, and P@10: the share whose provider vector is among the 10 nearest to the aligned one."]  # fmt: skip
+              "vector, and P@10: the share whose provider vector is among the 10 nearest to the aligned one.", "",
+              "F1 is the closed-world score (every host gets a provider class, as in the papers); the open-set "
+              "answers say `unknown` below a per-class confidence threshold set on the validation hosts "
+              "(docs/open-set.md): coverage is the share of the tested hosts answered, answered precision the "
+              "share of right answers among the answered labelled hosts, open-set F1 the macro F1 of the answers "
+              "(an `unknown` answer is a miss)."]  # fmt: skip
     per = summ.filter(pl.col("class") != "macro").pivot(on="setting", index="class", values="f1_mean")
     cols = [c for c in per.columns if c != "class"]
     lines += [

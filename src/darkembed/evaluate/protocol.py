@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import polars as pl
@@ -28,6 +29,7 @@ import polars as pl
 from darkembed.adapt.aligners import Aligner, aligner_from_config
 from darkembed.adapt.anchors import LabelsLike, anchor_samples, check_ips, find_anchors, label_vector
 from darkembed.config import AdaptConfig, EvaluateConfig
+from darkembed.evaluate.abstain import Abstainer, fit_abstainer, open_set_scores
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.folds import Folds, consistent_folds
 from darkembed.evaluate.metrics import Scores, score, summarize
@@ -83,6 +85,9 @@ class FoldResult:
             the provider vectors of the fold's anchors to its aligned vector (`anchor_retrieval`); NaN without
             aligner. Unlike the mean cosine it is not fooled by an anisotropic space, where every vector lies in
             a narrow cone (i-DarkVec's Mirai hosts do) and a high cosine does not mean the right neighbourhood.
+        confidence: open-set confidence of each prediction (`evaluate.abstain`), float64 (t,); None when off.
+        answer: the open-set answer, `y_pred` or `unknown` below the class's threshold, object (t,); None when off.
+        thresholds: the fold's confidence threshold per predicted class (open-set answers); None when off.
     """
 
     fold: int
@@ -95,6 +100,9 @@ class FoldResult:
     aligner_anchors: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint32))
     anchor_cosine: float = float("nan")
     anchor_p10: float = float("nan")
+    confidence: np.ndarray | None = None
+    answer: np.ndarray | None = None
+    thresholds: dict[str, float] | None = None
 
 
 @dataclass
@@ -113,7 +121,20 @@ class ProtocolResult:
             pl.lit(self.anchor_cosine).alias("anchor_cosine"),
             pl.lit(self.anchor_p10).alias("anchor_p10"),
             *(pl.lit(v).alias(k) for k, v in self.timings().items()),
+            *(pl.lit(v).alias(k) for k, v in self.open_set().items()),
         )
+
+    def open_set(self) -> dict[str, float]:
+        """Open-set figures, means over folds (empty without abstention): `coverage` (share of tested hosts
+        answered), `answered_precision` (right answers among the answered labelled hosts), `labelled_coverage`
+        and `open_f1` (macro F1 of the answers, an abstention counting as a miss)."""
+        if any(f.answer is None for f in self.folds):
+            return {}
+        per = [open_set_scores(f.y_true, f.answer) for f in self.folds]
+        out = {k: float(np.nanmean([getattr(p, k) for p in per])) for k in ("coverage", "answered_precision",
+                                                                             "labelled_coverage")}  # fmt: skip
+        out["open_f1"] = float(np.nanmean([score(f.y_true, f.answer).macro["f1"] for f in self.folds]))
+        return out
 
     @property
     def anchor_cosine(self) -> float:
@@ -130,15 +151,18 @@ class ProtocolResult:
         return float(np.mean(vals)) if vals else float("nan")
 
     def predictions(self) -> pl.DataFrame:
-        """fold, src_ip, label, prediction of every tested host."""
-        return pl.DataFrame(
-            {
-                "fold": np.concatenate([np.full(f.ips.size, f.fold, np.int16) for f in self.folds]),
-                "src_ip": np.concatenate([f.ips for f in self.folds]).astype(np.uint32),
-                "label": np.concatenate([f.y_true for f in self.folds]).astype(str),
-                "prediction": np.concatenate([f.y_pred for f in self.folds]).astype(str),
-            }
-        )
+        """fold, src_ip, label, prediction of every tested host (and with abstention its confidence and open-set
+        `answer`)."""
+        cols = {
+            "fold": np.concatenate([np.full(f.ips.size, f.fold, np.int16) for f in self.folds]),
+            "src_ip": np.concatenate([f.ips for f in self.folds]).astype(np.uint32),
+            "label": np.concatenate([f.y_true for f in self.folds]).astype(str),
+            "prediction": np.concatenate([f.y_pred for f in self.folds]).astype(str),
+        }
+        if self.folds and all(f.answer is not None for f in self.folds):
+            cols["confidence"] = np.concatenate([f.confidence for f in self.folds]).astype(np.float64)
+            cols["answer"] = np.concatenate([f.answer for f in self.folds]).astype(str)
+        return pl.DataFrame(cols)
 
     def timings(self) -> dict[str, float]:
         """Mean seconds per fold of classifier training and of the aligner."""
@@ -178,6 +202,40 @@ def train_classifiers(
     return out
 
 
+#: Abstainers per fitted classifier: the settings sharing the provider's classifiers share their thresholds.
+_ABSTAINERS: WeakKeyDictionary[DNNClassifier, tuple[tuple, Abstainer]] = WeakKeyDictionary()
+
+
+def fold_abstainer(
+    reference: NetworkDay,
+    folds: Folds,
+    k: int,
+    classifier: DNNClassifier,
+    cfg: EvaluateConfig,
+    calibration: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Abstainer:
+    """The open-set confidence and thresholds of test fold `k` (`darkembed.evaluate.abstain`), from hosts of the
+    training folds only: the neighbours are `reference`'s training hosts; the thresholds come from `calibration`
+    (validation vectors as the classifier sees them, and their labels) or, without it, from `reference`'s
+    validation hosts. No host of fold `k` is read. The reference-calibrated abstainer is cached per classifier."""
+    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile)
+    if classifier in _ABSTAINERS and _ABSTAINERS[classifier][0] == key:
+        base = _ABSTAINERS[classifier][1]
+    else:
+        s = folds.split(k, reference.ips)
+        labels = folds.relabel(reference.labels)
+        val = s.val & (labels.astype(str) != folds.unknown)
+        X_val = reference.X[val]
+        pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
+        base = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
+                             k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown)  # fmt: skip
+        _ABSTAINERS[classifier] = (key, base)
+    if calibration is None or calibration[0].shape[0] == 0:
+        return base
+    X_cal, y_cal = calibration
+    return base.recalibrated(X_cal, y_cal, classifier.predict(X_cal), cfg.abstain_quantile)
+
+
 def _check_dims(provider: NetworkDay, customer: NetworkDay, what: str) -> None:
     if provider.dim != customer.dim:
         raise ValueError(
@@ -192,21 +250,39 @@ def _evaluate(
     folds: Folds,
     classifiers: list[DNNClassifier],
     mapper: Any = None,
+    reference: NetworkDay | None = None,
+    cfg: EvaluateConfig | None = None,
 ) -> ProtocolResult:
+    """Score `classifiers` on each test fold of `customer` (mapped by `mapper`); with `reference` (the network the
+    classifiers were trained on) and `cfg.abstain`, also the open-set answers (`evaluate.abstain`)."""
     labels = folds.relabel(customer.labels)
+    open_set = reference is not None and cfg is not None and cfg.abstain
+    own_val = open_set and cfg.abstain_calibration == "customer"  # type: ignore[union-attr]
     results = []
     for k in range(folds.n_folds):
-        test = folds.split(k, customer.ips).test
-        X = customer.X[test]
+        split = folds.split(k, customer.ips)
+        test = split.test
+        # the customer's labelled validation hosts (training folds) calibrate the thresholds, mapped as the test
+        # hosts are: they carry the same shift from the provider's space
+        cal = split.val & (labels.astype(str) != folds.unknown) if own_val else np.zeros_like(test)
+        X = customer.X[test | cal]
         al_s, al_anchors, cos, p10 = 0.0, np.zeros(0, np.uint32), float("nan"), float("nan")
         if mapper is not None:
             t0 = time.perf_counter()
             X, al_anchors, cos, p10 = mapper(k, X)
             al_s = time.perf_counter() - t0
+        in_test = test[test | cal]
+        X, X_cal = X[in_test], X[~in_test]
         clf = classifiers[k]
         pred = clf.predict(X)
         res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
                          clf.fit_seconds, al_s, al_anchors, cos, p10)  # fmt: skip
+        if open_set:
+            calibration = (X_cal, labels[cal]) if own_val else None
+            abstainer = fold_abstainer(reference, folds, k, clf, cfg, calibration)  # type: ignore[arg-type]
+            res.thresholds = abstainer.thresholds
+            res.confidence = abstainer.confidence(X)
+            res.answer = abstainer.answer(pred, res.confidence)
         log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
         results.append(res)
     return ProtocolResult(setting, results)
@@ -236,7 +312,7 @@ def no_adaptation(
     """
     _check_dims(provider, customer, setting)
     clfs = classifiers or train_classifiers(provider, folds, cfg, device=device)
-    return _evaluate(setting, customer, folds, clfs)
+    return _evaluate(setting, customer, folds, clfs, reference=provider, cfg=cfg)
 
 
 def transfer(
@@ -292,7 +368,7 @@ def align(
         mapped, target = aligner.transform(customer.X[t.customer_rows]), provider.X[t.provider_rows]
         return aligner.transform(X), a.ips, mean_cosine(mapped, target), anchor_retrieval(mapped, target)
 
-    return _evaluate(f"align/{kind}", customer, folds, clfs, mapper)
+    return _evaluate(f"align/{kind}", customer, folds, clfs, mapper, reference=provider, cfg=cfg)
 
 
 def mean_cosine(A: np.ndarray, B: np.ndarray) -> float:
@@ -361,7 +437,7 @@ def independent(
 ) -> ProtocolResult:
     """The reference: the customer's own classifier on its own embeddings and labels, same folds."""
     clfs = train_classifiers(customer, folds, cfg, device=device)
-    return _evaluate("independent", customer, folds, clfs)
+    return _evaluate("independent", customer, folds, clfs, reference=customer, cfg=cfg)
 
 
 def anchor_sweep(

@@ -113,6 +113,8 @@ def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> lis
             continue
         summ = pl.read_parquet(part / "summary.parquet").filter(pl.col("class") == "macro")
         f1 = dict(zip(summ["setting"].to_list(), summ["f1_mean"].to_list(), strict=True))
+        cov = dict(zip(summ["setting"].to_list(), summ["coverage"].to_list(), strict=True)) if (
+            "coverage" in summ.columns) else {}  # fmt: skip
         settings += [s for s in f1 if s not in settings]
         explained = {}
         for space in SPACE_LEGEND:
@@ -125,20 +127,21 @@ def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> lis
                 )
                 explained[space] = f"{hosts}/{total} ({hosts / total:.0%})" if total else "0/0"
                 spaces += [space] if space not in spaces else []
-        rows.append((f"{pair.provider} -> {pair.customer}", f1, explained, part))
+        rows.append((f"{pair.provider} -> {pair.customer}", f1, cov, explained, part))
     if not rows:
         return []
-    a = Table(title=f"transfer to the customer on {day} ({method}): 5-fold macro F1 per setting, and customer hosts "
-                    "in clusters a label explains, per clustering space")  # fmt: skip
+    a = Table(title=f"transfer to the customer on {day} ({method}): 5-fold macro F1 per setting (closed world; in "
+                    "brackets the coverage of the open-set answers), and customer hosts in clusters a label explains, "
+                    "per clustering space")  # fmt: skip
     a.add_column("provider -> customer")
     for s in settings:
         a.add_column(s, justify="right", no_wrap=True)
     for space in spaces:
         a.add_column(f"explained ({space})", justify="right", no_wrap=True)
-    for name, f1, explained, _ in rows:
+    for name, f1, cov, explained, _ in rows:
         a.add_row(
             name,
-            *[f"{f1[s]:.2f}" if s in f1 else "-" for s in settings],
+            *[_f1_cell(f1, cov, s) for s in settings],
             *[explained.get(space, "-") for space in spaces],
         )
     legend = Text()
@@ -149,6 +152,14 @@ def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> lis
             f": HDBSCAN clusters in {SPACE_LEGEND[space]}\n"
         )
     legend.append("per pair: the summary (per-class scores, clusters, knowledge gain) and its figures:\n")
-    for name, _, _, part in rows:
+    for name, _, _, _, part in rows:
         legend.append(f"  {name}: {part / 'summary.md'}\n  {' ' * len(name)}  {part / 'figures'}/\n")
     return [a, legend]
+
+
+def _f1_cell(f1: dict, coverage: dict, setting: str) -> str:
+    """`0.93 (0.71)`: closed-world macro F1 and, when the run has open-set answers, their coverage."""
+    if setting not in f1:
+        return "-"
+    c = coverage.get(setting)
+    return f"{f1[setting]:.2f}" + ("" if c is None or c != c else f" ({c:.2f})")

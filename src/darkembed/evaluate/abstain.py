@@ -1,0 +1,211 @@
+"""Open-set answers: a confidence per prediction and `unknown` below a per-class threshold (docs/open-set.md).
+
+The closed-world classifier gives every host one of the provider's classes. Here each prediction also gets a
+confidence, the **background-relative neighbour score** in the classifier's input space:
+
+    conf(x) = log d_bg(x) - log d_lab(x)
+
+with `d_lab` the mean cosine distance from `x` to its `k` nearest *labelled* training hosts of the reference
+network (the provider, or the customer itself for the `independent` setting) and `d_bg` the same to its `k`
+nearest *unlabelled* training hosts (the background the reference network sees and cannot name). A host closer to
+labelled hosts than to the background scores above 0. The score is the deep-kNN out-of-distribution distance
+(Sun et al., ICML 2022) made relative to a background set, as outlier exposure (Hendrycks et al., ICLR 2019) uses
+auxiliary unknown data, without retraining the classifier (the closed-world numbers stay those of the papers). The
+ratio cancels the global stretch an aligner leaves on the customer's vectors, which shifts plain distances and
+softmax confidences between the validation hosts and the aligned test hosts.
+
+Thresholds are per predicted class, by class-conditional (Mondrian) split conformal calibration: with the `n_c`
+validation hosts of class `c` that the classifier gets right, `tau_c` is the `j`-th smallest of their confidences,
+`j = floor(quantile * (n_c + 1))`, so that a new correctly classified host of class `c`, exchangeable with them,
+is answered with probability at least `1 - quantile`. A class with too few correct validation hosts for that
+(`j = 0`, e.g. fewer than 19 at 5 %) takes the threshold pooled over every class's correct validation hosts (the
+same rule over all of them), and is always answered only when even those are too few. The validation hosts are
+those of the training folds (`Folds.split(k).val`): the test fold is never seen.
+
+Pure in-memory functions: nothing is read or written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from darkembed.labels.assign import UNKNOWN
+
+#: Cosine distances are clipped here before the log: exact duplicates must not give an infinite score.
+_EPS = 1e-6
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+class NeighbourScore:
+    """The background-relative neighbour confidence over one reference network's training hosts.
+
+    Args:
+        X_labelled: embeddings of the labelled training hosts, float32 (n_l, e).
+        X_background: embeddings of the unlabelled training hosts, float32 (n_b, e); with none, the score is
+            `-log d_lab` (the plain kNN distance).
+        k: neighbours averaged on each side (capped by each set's size).
+    """
+
+    def __init__(self, X_labelled: np.ndarray, X_background: np.ndarray | None, k: int = 10) -> None:
+        if k < 1:
+            raise ValueError(f"abstention: k must be at least 1, got {k}")
+        if len(X_labelled) == 0:
+            raise ValueError("abstention: no labelled training host to measure the distance to")
+        self.k = k
+        self._lab = self._index(X_labelled)
+        self._bg = self._index(X_background) if X_background is not None and len(X_background) else None
+
+    def _index(self, X: np.ndarray) -> NearestNeighbors:
+        return NearestNeighbors(n_neighbors=min(self.k, len(X)), metric="cosine").fit(_unit(X))
+
+    @staticmethod
+    def _mean_distance(index: NearestNeighbors, X: np.ndarray) -> np.ndarray:
+        d, _ = index.kneighbors(_unit(X))
+        return np.maximum(d.mean(1), _EPS)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Confidence per row of `X` (n, e), float64 (n,); higher = more like the labelled hosts."""
+        if len(X) == 0:
+            return np.zeros(0)
+        score = -np.log(self._mean_distance(self._lab, X))
+        if self._bg is not None:
+            score += np.log(self._mean_distance(self._bg, X))
+        return score
+
+
+@dataclass(frozen=True)
+class Abstainer:
+    """A fitted confidence and its per-class thresholds for one fold.
+
+    Attributes:
+        score: the confidence function (`NeighbourScore`).
+        thresholds: predicted class -> lowest confidence answered.
+        default: threshold of a class without correct validation host (the pooled one; `-inf`: answered).
+        unknown: the abstention answer.
+    """
+
+    score: NeighbourScore
+    thresholds: dict[str, float]
+    default: float
+    unknown: str = UNKNOWN
+
+    def confidence(self, X: np.ndarray) -> np.ndarray:
+        return self.score(X)
+
+    def recalibrated(
+        self, X_val: np.ndarray, y_val: np.ndarray, pred_val: np.ndarray, quantile: float
+    ) -> Abstainer:
+        """The same confidence with thresholds set on other validation hosts (`class_thresholds`)."""
+        thresholds, default = class_thresholds(self.score(X_val), y_val, pred_val, quantile, self.unknown)
+        return Abstainer(self.score, thresholds, default, self.unknown)
+
+    def answer(self, pred: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """`pred` (object (n,)) with `unknown` where the confidence is below the predicted class's threshold."""
+        pred = np.asarray(pred, dtype=object)
+        tau = np.array([self.thresholds.get(str(p), self.default) for p in pred], dtype=np.float64)
+        return np.where(np.asarray(confidence) >= tau, pred, self.unknown).astype(object)
+
+
+def class_thresholds(
+    confidence: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, quantile: float, unknown: str = UNKNOWN
+) -> tuple[dict[str, float], float]:
+    """Per predicted class, the conformal threshold over the correctly predicted validation hosts (module doc).
+
+    Args:
+        confidence: validation confidences, (v,).
+        y_true: validation labels, (v,) (`unknown` hosts are ignored).
+        y_pred: the classifier's predictions of them, (v,).
+        quantile: share of each class's correct validation answers that falls below its threshold, in [0, 1).
+
+    Returns:
+        (class -> threshold, the pooled threshold for any other class; `-inf` = always answered).
+    """
+    if not 0 <= quantile < 1:
+        raise ValueError(f"abstention quantile must be in [0, 1), got {quantile}")
+    conf = np.asarray(confidence, dtype=np.float64)
+    yt, yp = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    right = (yt == yp) & (yt != unknown)
+    pooled = _conformal(conf[right], quantile)
+    out = {}
+    for c in sorted(set(yp[right].tolist())):
+        own = _conformal(conf[right & (yp == c)], quantile)
+        out[c] = pooled if own is None else own
+    default = float("-inf") if pooled is None else pooled
+    return {c: float("-inf") if v is None else v for c, v in out.items()}, default
+
+
+def _conformal(scores: np.ndarray, quantile: float) -> float | None:
+    """The `floor(quantile (n + 1))`-th smallest of `scores`; None when that rank is 0 (too few scores)."""
+    j = int(np.floor(quantile * (scores.size + 1)))
+    return float(np.sort(scores)[j - 1]) if j >= 1 else None
+
+
+def fit_abstainer(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    pred_val: np.ndarray,
+    *,
+    k: int = 10,
+    quantile: float = 0.05,
+    unknown: str = UNKNOWN,
+) -> Abstainer:
+    """The abstainer of one fold from the reference network's training and validation hosts only.
+
+    Args:
+        X_train: training hosts of the fold (labelled and not), float32 (n, e).
+        y_train: their labels (`unknown` = background), (n,).
+        X_val: validation hosts of the fold, float32 (v, e).
+        y_val: their labels, (v,).
+        pred_val: the fold's classifier's predictions on `X_val`, (v,).
+        k: neighbours of the score.
+        quantile: share of correct validation answers per class left below the threshold.
+    """
+    y_train = np.asarray(y_train).astype(str)
+    lab = y_train != unknown
+    score = NeighbourScore(np.asarray(X_train)[lab], np.asarray(X_train)[~lab], k=k)
+    thresholds, default = class_thresholds(score(X_val), y_val, pred_val, quantile, unknown)
+    return Abstainer(score, thresholds, default, unknown)
+
+
+@dataclass(frozen=True)
+class OpenSetScores:
+    """What the open-set answers give on one set of test hosts.
+
+    Attributes:
+        coverage: share of the tested hosts answered with a class (labelled or not).
+        answered_precision: share of the answered labelled hosts whose answer is right (NaN when none).
+        labelled_coverage: share of the labelled hosts answered.
+    """
+
+    coverage: float
+    answered_precision: float
+    labelled_coverage: float
+
+
+def open_set_scores(y_true: np.ndarray, answer: np.ndarray, unknown: str = UNKNOWN) -> OpenSetScores:
+    """Coverage and answered precision of open-set `answer`s against labels `y_true` (both (n,))."""
+    yt, ans = np.asarray(y_true).astype(str), np.asarray(answer).astype(str)
+    answered = ans != unknown
+    labelled = yt != unknown
+    hit = answered & labelled
+    return OpenSetScores(
+        coverage=float(answered.mean()) if ans.size else float("nan"),
+        answered_precision=float((ans[hit] == yt[hit]).mean()) if hit.any() else float("nan"),
+        labelled_coverage=float(answered[labelled].mean()) if labelled.any() else float("nan"),
+    )
+
+
+def forced_share(true_class: np.ndarray, answer: np.ndarray, unknown: str = UNKNOWN) -> float:
+    """Share of the hosts whose true class is `unknown` (an answer key's) that get a known class (NaN if none)."""
+    tc, ans = np.asarray(true_class).astype(str), np.asarray(answer).astype(str)
+    truly = tc == unknown
+    return float((ans[truly] != unknown).mean()) if truly.any() else float("nan")

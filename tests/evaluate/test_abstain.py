@@ -1,0 +1,168 @@
+"""Open-set answers: the confidence, the per-class thresholds, and that the test fold never sets them."""
+
+import numpy as np
+import pytest
+
+from darkembed.config import EvaluateConfig
+from darkembed.evaluate.abstain import (
+    NeighbourScore,
+    class_thresholds,
+    fit_abstainer,
+    forced_share,
+    open_set_scores,
+)
+from darkembed.evaluate.protocol import (
+    NetworkDay,
+    fold_abstainer,
+    make_folds,
+    no_adaptation,
+    train_classifiers,
+)
+
+from .conftest import blobs
+
+CFG = EvaluateConfig(dnn_hidden=[32, 16], dnn_epochs=20, dnn_batch_size=32, dnn_lr=0.01, val_fraction=0.3)
+
+
+@pytest.fixture(scope="module")
+def world():
+    """Three labelled classes and a background ("novel", never labelled) in both networks, same space.
+
+    The provider's background hosts are unlabelled; the customer's are the truly unknown hosts to abstain on.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    X, y = blobs({"mirai": 300, "censys": 240, "shodan": 200, "novel": 300}, e=16, spread=0.6, seed=7)
+    truth = y.copy()
+    y = np.where(y == "novel", "unknown", y).astype(object)
+    rng = np.random.default_rng(7)
+    ips = rng.choice(2**31, size=y.size, replace=False).astype(np.uint32)
+    perm = rng.permutation(y.size)
+    p_idx, c_idx = np.sort(perm[:800]), np.sort(perm[300:])
+    provider = NetworkDay.of(ips[p_idx], X[p_idx], y[p_idx])
+    customer = NetworkDay.of(ips[c_idx], X[c_idx] + 0.05 * rng.normal(size=X[c_idx].shape), y[c_idx])
+    folds = make_folds(provider, customer, CFG)
+    clfs = train_classifiers(provider, folds, CFG)
+    return provider, customer, truth[c_idx], folds, clfs
+
+
+def test_class_thresholds_use_the_correct_validation_answers_only():
+    conf = np.array([1.0, 2.0, 3.0, 4.0, -5.0, 10.0, 0.5])
+    y = np.array(["a", "a", "a", "a", "a", "b", "unknown"], dtype=object)
+    pred = np.array(["a", "a", "a", "a", "b", "b", "a"], dtype=object)  # the -5 is wrong, the 0.5 unlabelled
+    thr, default = class_thresholds(
+        conf, y, pred, quantile=0.05
+    )  # 4 correct "a": too few for a 5 % threshold
+    assert thr == {"a": -np.inf, "b": -np.inf} and default == -np.inf
+    thr, _ = class_thresholds(conf, y, pred, quantile=0.4)  # floor(0.4 * 5) = 2: the second smallest
+    assert thr["a"] == 2.0 and thr["b"] == 2.0  # b (1 answer) takes the threshold pooled over a and b
+    many = np.arange(1.0, 40.0)  # 39 correct "a" answers: floor(0.05 * 40) = 2, the second smallest
+    y2 = np.r_[np.full(39, "a", object), ["b"]].astype(object)
+    thr, default = class_thresholds(np.r_[many, 0.5], y2, y2, quantile=0.05)
+    assert thr["a"] == 2.0 and thr["b"] == 1.0 == default  # b alone is too small: pooled, 2nd smallest of 40
+
+
+def test_score_prefers_hosts_near_the_labelled_ones():
+    rng = np.random.default_rng(0)
+    lab = rng.normal(size=(50, 8)) + np.r_[5, np.zeros(7)]
+    bg = rng.normal(size=(50, 8)) + np.r_[0, 5, np.zeros(6)]
+    s = NeighbourScore(lab, bg, k=5)
+    near_lab, near_bg = s(lab[:5] + 0.01), s(bg[:5] + 0.01)
+    assert (near_lab > 0).all() and (near_bg < 0).all()
+    with pytest.raises(ValueError, match="no labelled training host"):
+        NeighbourScore(np.zeros((0, 8)), bg)
+
+
+def test_abstains_on_the_background_and_answers_the_known(world):
+    provider, customer, truth, folds, clfs = world
+    res = no_adaptation(provider, customer, folds, CFG, classifiers=clfs)
+    preds = res.predictions()
+    assert {"confidence", "answer"} <= set(preds.columns)
+    true_of = dict(zip(customer.ips.tolist(), truth.tolist(), strict=True))
+    tc = np.array([true_of[int(ip)] for f in res.folds for ip in f.ips], dtype=object)
+    tc = np.where(tc == "novel", "unknown", tc)
+    assert (
+        forced_share(tc, preds["prediction"].to_numpy()) == 1.0
+    )  # closed world: every novel host gets a class
+    assert forced_share(tc, preds["answer"].to_numpy()) < 0.3
+    o = res.open_set()
+    assert o["labelled_coverage"] > 0.85 and o["answered_precision"] > 0.9
+    assert o["open_f1"] > res.macro_f1 - 0.05
+    summ = res.summary()
+    assert {"coverage", "answered_precision", "open_f1"} <= set(summ.columns)
+
+
+def test_abstention_leaves_the_closed_world_scores_alone(world):
+    provider, customer, _, folds, clfs = world
+    on = no_adaptation(provider, customer, folds, CFG, classifiers=clfs)
+    off = no_adaptation(
+        provider, customer, folds, CFG.model_copy(update={"abstain": False}), classifiers=clfs
+    )
+    assert on.macro_f1 == off.macro_f1
+    assert off.open_set() == {} and "answer" not in off.predictions().columns
+
+
+def test_thresholds_never_see_the_test_fold(world):
+    provider, _, _, folds, clfs = world
+    k = 2
+    before = fold_abstainer(provider, folds, k, clfs[k], CFG)
+    test = folds.split(k, provider.ips).test
+    rng = np.random.default_rng(1)
+    X = provider.X.copy()
+    X[test] = rng.normal(size=X[test].shape) * 10  # the test fold's hosts changed beyond recognition
+    labels = provider.labels.copy()
+    labels[test] = np.where(labels[test] == "unknown", "mirai", "unknown")
+    changed = NetworkDay(provider.ips, X, labels)
+    after = fold_abstainer(changed, folds, k, clfs[k], CFG)
+    assert after is not before
+    assert after.thresholds == before.thresholds and after.default == before.default
+    probe = provider.X[~test][:50]
+    np.testing.assert_array_equal(after.confidence(probe), before.confidence(probe))
+    # and the validation hosts do set them
+    val = folds.split(k, provider.ips).val
+    X[val] += 3.0
+    moved = fold_abstainer(NetworkDay(provider.ips, X, labels), folds, k, clfs[k], CFG)
+    assert moved.thresholds != before.thresholds
+
+
+def test_open_set_scores():
+    y = np.array(["a", "a", "b", "unknown", "unknown"], dtype=object)
+    ans = np.array(["a", "unknown", "a", "a", "unknown"], dtype=object)
+    o = open_set_scores(y, ans)
+    assert o.coverage == pytest.approx(0.6)
+    assert o.answered_precision == pytest.approx(0.5)
+    assert o.labelled_coverage == pytest.approx(2 / 3)
+    assert forced_share(np.array(["unknown", "unknown", "a"]), np.array(["a", "unknown", "a"])) == 0.5
+
+
+def test_fit_abstainer_needs_labelled_hosts():
+    with pytest.raises(ValueError, match="no labelled"):
+        fit_abstainer(np.zeros((3, 4)), np.array(["unknown"] * 3), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
+
+
+def test_customer_calibrated_thresholds_never_see_the_test_fold(world):
+    """With `abstain_calibration: customer` the thresholds come from the customer's validation hosts: changing
+    every vector and label of the customer's test fold k leaves fold k's thresholds as they were."""
+    provider, customer, _, folds, clfs = world
+    cfg = CFG.model_copy(update={"abstain_calibration": "customer"})
+    before = no_adaptation(provider, customer, folds, cfg, classifiers=clfs)
+    k = 1
+    test = folds.split(k, customer.ips).test
+    X = customer.X.copy()
+    X[test] = np.random.default_rng(2).normal(size=X[test].shape) * 10
+    labels = customer.labels.copy()
+    labels[test] = "mirai"
+    after = no_adaptation(provider, NetworkDay(customer.ips, X, labels), folds, cfg, classifiers=clfs)
+    assert after.folds[k].thresholds == before.folds[k].thresholds
+    assert not np.array_equal(
+        after.folds[k].confidence, before.folds[k].confidence
+    )  # the test hosts did change
+    # the validation hosts do set them
+    val = folds.split(k, customer.ips).val
+    X2 = customer.X.copy()
+    X2[val] += 2.0
+    moved = no_adaptation(
+        provider, NetworkDay(customer.ips, X2, customer.labels), folds, cfg, classifiers=clfs
+    )
+    assert moved.folds[k].thresholds != before.folds[k].thresholds
