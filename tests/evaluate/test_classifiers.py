@@ -74,7 +74,7 @@ def test_dnn_learns_blobs_without_unknown_and_keeps_the_best_validation_epoch():
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))
     tr, va, te = order[:350], order[350:420], order[420:]
-    clf = DNNClassifier(seed=3, **SMALL).fit(X[tr], y[tr], X[va], y[va])
+    clf = DNNClassifier(seed=3, **{**SMALL, "epochs": 40}).fit(X[tr], y[tr], X[va], y[va])
     assert clf.classes_ == ["a", "b", "c"]
     val_losses = [v for _, v in clf.history]
     assert clf.best_epoch == int(np.argmin(val_losses))
@@ -104,6 +104,6 @@ def test_dnn_architecture_and_config():
     X, y = blobs({"a": 10, "b": 10}, e=8)
     clf.fit(X, y, X, y)
     names = [type(m).__name__ for m in clf.model.net]
-    assert names == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert names == ["Linear", "ReLU", "SeededDropout", "Linear", "ReLU", "SeededDropout", "Linear"]
     assert [m.out_features for m in clf.model.net if hasattr(m, "out_features")] == [512, 256, 2]
     assert clf.model.net[2].p == pytest.approx(0.3)

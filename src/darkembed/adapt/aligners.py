@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from darkembed.torchutil import adam, pick_device
+from darkembed.torchutil import adam, generator, init_linear_, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,9 @@ class _MLP(nn.Module):
 class DNNAligner(Aligner):
     """The [TNSM] aligner: LayerNorm -> `depth` x Dense(`width`) (identity or sigmoid) -> Dense(e_p).
 
-    Trained with MSE between `a(y_c)` and `y_p` over anchor pairs, Adam, shuffled mini-batches; seeded
-    (`torch.manual_seed` for the initial weights and a local generator for the batch order).
+    Trained with MSE between `a(y_c)` and `y_p` over anchor pairs, Adam, shuffled mini-batches; seeded with the
+    aligner's own generator (initial weights and batch order), never torch's global random state, so aligners
+    trained at once in threads give the numbers each gives alone.
 
     Args:
         activation: `linear` (identity hidden layers) or `sigmoid`.
@@ -164,10 +165,10 @@ class DNNAligner(Aligner):
         yc, yp = self._check_pairs(yc_anchor, yp_anchor)
         t0 = time.perf_counter()
         self.dim_in, self.dim_out = yc.shape[1], yp.shape[1]
-        torch.manual_seed(self.seed)
-        model = _MLP(self.dim_in, self.dim_out, self.width, self.depth, self.activation).to(self.device)
+        gen = generator(self.seed)
+        model = _MLP(self.dim_in, self.dim_out, self.width, self.depth, self.activation)
+        model = init_linear_(model, gen).to(self.device)
         opt = adam(model.parameters(), lr=self.lr)
-        gen = torch.Generator().manual_seed(self.seed)
         xc = torch.from_numpy(yc).to(self.device)
         xp = torch.from_numpy(yp).to(self.device)
         m = xc.shape[0]

@@ -19,7 +19,7 @@ from torch import nn
 
 from darkembed.adapt.aligners import load_numpy_state
 from darkembed.labels.assign import UNKNOWN
-from darkembed.torchutil import adam, pick_device
+from darkembed.torchutil import SeededDropout, adam, generator, init_linear_, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,19 @@ class _Net(nn.Module):
         layers: list[nn.Module] = []
         d = dim_in
         for h in hidden:
-            layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(d, h), nn.ReLU(), SeededDropout(dropout)]
             d = h
         layers.append(nn.Linear(d, n_classes))  # logits; softmax is inside the cross-entropy
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def use(self, gen: torch.Generator | None) -> None:
+        """Draw the dropout masks from `gen` (None: torch's global state)."""
+        for m in self.net:
+            if isinstance(m, SeededDropout):
+                m.use(gen)
 
 
 class DNNClassifier:
@@ -53,7 +59,9 @@ class DNNClassifier:
         batch_size: hosts per step.
         lr: Adam learning rate.
         patience: stop after this many epochs without a better validation loss; None = all epochs.
-        seed: seed of the initial weights, the dropout masks and the batch order.
+        seed: seed of the initial weights, the dropout masks and the batch order (the classifier's own
+            generators, never torch's global random state: classifiers trained at once in threads do not change
+            each other's numbers).
         device: torch device; None = CUDA when available, else CPU.
         unknown: the no-label value.
     """
@@ -135,9 +143,12 @@ class DNNClassifier:
             log.warning("DNN classifier: no validation host of a training class; keeping the last epoch")
             xv = yv = None
 
-        torch.manual_seed(self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
-        model = _Net(self.dim_in, self.hidden, len(self.classes_), self.dropout).to(self.device)
+        gen = generator(self.seed)
+        model = _Net(self.dim_in, self.hidden, len(self.classes_), self.dropout)
+        model = init_linear_(model, gen).to(self.device)
+        # dropout masks from their own stream, drawn on the model's device (no host-device copy per step)
+        drop_gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        model.use(drop_gen)
         opt = adam(model.parameters(), lr=self.lr)
         loss_fn = nn.CrossEntropyLoss()
         best_loss, best_state, since = float("inf"), None, 0
@@ -171,6 +182,7 @@ class DNNClassifier:
                     break
         assert best_state is not None
         model.load_state_dict(best_state)
+        model.use(None)
         model.eval()
         self.model = model
         self.fit_seconds = time.perf_counter() - t0
