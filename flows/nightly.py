@@ -70,8 +70,11 @@ def nightly(
     config: Sequence[str] | None = None,
     evaluate: bool = True,
     force: bool = False,
+    last_day: bool = True,
 ) -> list[dict]:
     """Run every stage for one day (default: yesterday UTC) on the given networks (default: all).
+
+    `last_day`: whether the day ends a backfill (the adapt stage draws its t-SNE maps there, `report.tsne`).
 
     A network whose feature partitions of the day are current (`stage_current`) is not re-ingested, and a current
     embedding is not retrained, so a rerun after a failure or an evaluation-only change redoes only what is
@@ -94,11 +97,11 @@ def nightly(
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
             results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
         if evaluate:
-            results += evaluate_day(cfg, d, names)
+            results += evaluate_day(cfg, d, names, last_day=last_day)
     return results
 
 
-def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str]) -> list[dict]:
+def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str], last_day: bool = True) -> list[dict]:
     """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair."""
     results = []
     knn = [(m, n, knn_day.submit(cfg, m, n, d)) for m in cfg.embed.methods for n in names]
@@ -108,7 +111,8 @@ def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str]) -> list[dict]:
             log_stage("knn", res, method=m)
             results.append({"stage": "knn", **res})
     pairs = [p for p in cfg.pairs if p.provider in names and p.customer in names]
-    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p in pairs for m in cfg.adapt.methods]
+    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m, last_day=last_day)
+               for p in pairs for m in cfg.adapt.methods]  # fmt: skip
     for fut in futures:
         res = fut.result()
         log_adapt(res)
@@ -190,7 +194,8 @@ def backfill(
         if not force and all(day_complete(cfg, n, d) for n in names):
             log.info("backfill: %s already complete, skipped", d)
         else:
-            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force)
+            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force,
+                    last_day=d == b)  # fmt: skip
             ran.append(d.isoformat())
         d += dt.timedelta(days=1)
     return ran

@@ -262,6 +262,15 @@ def load_numpy_state(model: nn.Module, tensors: dict[str, np.ndarray], what: str
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(tensors[k])) for k in expected})
 
 
+def _check_shapes(what: str, tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a state whose named tensors are missing or mis-shaped, naming the tensor."""
+    for name, shape in shapes.items():
+        if name not in tensors:
+            raise AlignmentError(f"{what}: tensor {name} is missing")
+        if tuple(tensors[name].shape) != shape:
+            raise AlignmentError(f"{what}: tensor {name} has shape {tuple(tensors[name].shape)}, not {shape}")
+
+
 class LinearAligner(Aligner):
     """The linear aligner in closed form: `a(y) = LN(y) @ W + b`, the ridge least-squares optimum.
 
@@ -330,13 +339,7 @@ class LinearAligner(Aligner):
     def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> LinearAligner:
         obj = cls(ridge=float(meta.get("ridge", 0.0)), eps=float(meta.get("eps", 1e-5)))
         e_in, e_out = int(meta["dim_in"]), int(meta["dim_out"])
-        for name, shape in (("weight", (e_in, e_out)), ("bias", (e_out,))):
-            if name not in tensors:
-                raise AlignmentError(f"linear aligner: tensor {name} is missing")
-            if tuple(tensors[name].shape) != shape:
-                raise AlignmentError(
-                    f"linear aligner: tensor {name} has shape {tuple(tensors[name].shape)}, not {shape}"
-                )
+        _check_shapes("linear aligner", tensors, {"weight": (e_in, e_out), "bias": (e_out,)})
         obj.weight = tensors["weight"].astype(np.float32)
         obj.bias = tensors["bias"].astype(np.float32)
         obj.dim_in, obj.dim_out = e_in, e_out
@@ -408,13 +411,7 @@ class ProcrustesAligner(Aligner):
     def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> ProcrustesAligner:
         obj = cls(center=bool(meta["center"]), scale=bool(meta["scale"]))
         e = int(meta["dim_in"])
-        for name, shape in (("rotation", (e, e)), ("mu_c", (e,)), ("mu_p", (e,))):
-            if name not in tensors:
-                raise AlignmentError(f"procrustes aligner: tensor {name} is missing")
-            if tuple(tensors[name].shape) != shape:
-                raise AlignmentError(
-                    f"procrustes aligner: tensor {name} has shape {tensors[name].shape}, not {shape}"
-                )
+        _check_shapes("procrustes aligner", tensors, {"rotation": (e, e), "mu_c": (e,), "mu_p": (e,)})
         obj.rotation = tensors["rotation"].astype(np.float32)
         obj.mu_c = tensors["mu_c"].astype(np.float32)
         obj.mu_p = tensors["mu_p"].astype(np.float32)

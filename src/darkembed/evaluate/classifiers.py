@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from darkembed.adapt.aligners import load_numpy_state
@@ -321,6 +319,9 @@ def knn_loo(
         min_class_size: hosts a class needs that day (11 = the authors' "more than 10").
         unknown: the no-label value.
     """
+    from sklearn.neighbors import NearestNeighbors  # here: the DNN classifier alone needs only torch
+    from sklearn.preprocessing import StandardScaler
+
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[0] != len(labels):
         raise ValueError(f"X has shape {X.shape} but there are {len(labels)} labels")
