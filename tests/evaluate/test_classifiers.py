@@ -107,3 +107,23 @@ def test_dnn_architecture_and_config():
     assert names == ["Linear", "ReLU", "SeededDropout", "Linear", "ReLU", "SeededDropout", "Linear"]
     assert [m.out_features for m in clf.model.net if hasattr(m, "out_features")] == [512, 256, 2]
     assert clf.model.net[2].p == pytest.approx(0.3)
+
+
+def test_approximate_neighbours_agree_with_exact_ones_on_a_small_day():
+    """Above `exact_max` hosts the kNN search is NN-descent; forced on a small day it finds (nearly) the exact
+    neighbours and the same votes."""
+    from darkembed.evaluate.classifiers import nearest_neighbours
+
+    X, y = blobs({"a": 300, "b": 250, "c": 150, "unknown": 300}, e=16, spread=1.0, seed=4)
+    q = np.arange(0, X.shape[0], 3)
+    exact = nearest_neighbours(X, q, 4)
+    approx = nearest_neighbours(X, q, 4, exact_max=0)
+    assert approx.shape == exact.shape == (q.size, 4)
+    overlap = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact, approx, strict=True)])
+    assert overlap > 0.95
+    assert (exact[:, 0] == q).all() and (approx[:, 0] == q).mean() > 0.99  # a host is its own nearest
+    ex = knn_loo(X, y)
+    ap = knn_loo(X, y, exact_max=0)
+    np.testing.assert_array_equal(ex.rows, ap.rows)
+    assert (ex.y_pred == ap.y_pred).mean() > 0.98
+    assert not (ap.neighbours == ap.rows[:, None]).any()  # leave-one-out holds with the approximate search

@@ -297,6 +297,40 @@ def vote(neighbour_labels: np.ndarray) -> np.ndarray:
     return nl[np.arange(nl.shape[0]), winner]
 
 
+#: Above this many hosts the neighbour search is approximate (NN-descent); exact brute force is O(n^2).
+KNN_EXACT_MAX = 20_000
+
+
+def nearest_neighbours(
+    X: np.ndarray, queries: np.ndarray, k: int, *, exact_max: int = KNN_EXACT_MAX, seed: int = 15
+) -> np.ndarray:
+    """The `k` nearest rows of `X` (cosine distance) to each row `X[queries]`, nearest first, int64 (q, k).
+
+    Exact (brute force, blocked by scikit-learn) up to `exact_max` rows; above, approximate with NN-descent
+    (pynndescent: about n log n, recall near 1 at these sizes; seeded, so repeatable). A query row itself is
+    among its own neighbours (distance 0), as with exact search.
+
+    Args:
+        X: vectors, float32 (n, e).
+        queries: row positions to find neighbours for, int64 (q,).
+        k: neighbours per query (k <= n).
+        exact_max: largest n searched exactly.
+        seed: NN-descent's random state.
+    """
+    if X.shape[0] <= exact_max:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn_ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(X)
+        return nn_.kneighbors(X[queries], n_neighbors=k)[1].astype(np.int64)
+    from pynndescent import NNDescent
+
+    index = NNDescent(
+        X, metric="cosine", n_neighbors=max(k, 15), random_state=seed, n_jobs=1, low_memory=True
+    )
+    ind, _ = index.neighbor_graph
+    return np.asarray(ind[queries, :k], dtype=np.int64)
+
+
 def knn_loo(
     X: np.ndarray,
     labels: np.ndarray,
@@ -304,6 +338,7 @@ def knn_loo(
     k: int = 3,
     min_class_size: int = 11,
     unknown: str = UNKNOWN,
+    exact_max: int = KNN_EXACT_MAX,
 ) -> KnnResult:
     """Leave-one-out kNN of one day ([GNN], REFERENCE.md 5.1 and 7.6).
 
@@ -318,9 +353,9 @@ def knn_loo(
         k: neighbours.
         min_class_size: hosts a class needs that day (11 = the authors' "more than 10").
         unknown: the no-label value.
+        exact_max: above this many hosts the neighbours are approximate (`nearest_neighbours`).
     """
-    from sklearn.neighbors import NearestNeighbors  # here: the DNN classifier alone needs only torch
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import StandardScaler  # here: the DNN classifier alone needs only torch
 
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[0] != len(labels):
@@ -329,11 +364,10 @@ def knn_loo(
         raise ValueError(f"{X.shape[0]} hosts: leave-one-out needs more than k={k}")
     lab, folded = fold_small_classes(labels, min_class_size, unknown)
     rows = np.flatnonzero(lab.astype(str) != unknown).astype(np.int64)
-    Xs = StandardScaler().fit_transform(X)
-    nn_ = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(Xs)
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
     if rows.size == 0:
         return KnnResult(rows, lab[rows], lab[rows], np.zeros((0, k), np.int64), folded)
-    _, ind = nn_.kneighbors(Xs[rows], n_neighbors=k + 1)
+    ind = nearest_neighbours(Xs, rows, k + 1, exact_max=exact_max)
     # drop the host itself wherever it appears (exact duplicates may push it off the first place); when it is
     # not among the k+1 (ties), drop the farthest
     keep = ind != rows[:, None]
