@@ -3,8 +3,9 @@
 Run: `python benchmarks/bench_adapt.py [--hosts 10000] [--dims 128] [--threads 2] [--epochs 50]`. A synthetic
 provider of `hosts` hosts (10 classes with the [TNSM] Table I shares, one third unknown) and a customer that sees
 73 % of them through a random rotation plus noise. Times one fold (training folds = 80 %): the DNN classifier
-(e -> 512 -> 256 -> |C|, 50 epochs, batch 128), the linear and non-linear DNN aligners (3 x 1024, 50 epochs,
-batch 32) on the training-fold anchors, Procrustes, and the kNN leave-one-out over all hosts. Reference for the
+(e -> 512 -> 256 -> |C|, 50 epochs, batch 128), the configured aligners (closed-form linear, non-linear DNN
+3 x 256 at batch 64) on the training-fold anchors, Procrustes, with `--paper` the paper's 3 x 1024 DNN aligners
+at batch 32, and the kNN leave-one-out over all hosts. Reference for the
 ratio: the paper's V100 figures (24 s/fold classifier, 60 s/fold aligner, REFERENCE.md 5.2 and 5.5).
 """
 
@@ -16,31 +17,18 @@ import time
 
 import numpy as np
 import torch
-from scipy.stats import special_ortho_group
+from gpu_adapt import synthetic  # the same synthetic world (benchmarks/ is the script's directory)
 
-from darkembed.adapt.aligners import make_aligner
+from darkembed.adapt.aligners import aligner_from_config
 from darkembed.config import AdaptConfig, EvaluateConfig
 from darkembed.evaluate.classifiers import DNNClassifier, knn_loo
 from darkembed.evaluate.protocol import NetworkDay, make_folds
 
-SHARES = {"zombie": 9127, "shadowserver": 289, "driftnet": 252, "internetcensus": 208, "spammer": 25, "onyphe": 96,
-          "rapid7": 29, "censys": 24, "shodan": 30, "securitytrails": 18, "unknown": 4809}  # fmt: skip
-
 
 def world(hosts: int, dims: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    total = sum(SHARES.values())
-    labels = np.concatenate([[c] * max(5, round(n / total * hosts)) for c, n in SHARES.items()]).astype(
-        object
-    )
-    centres = {c: rng.normal(size=dims) for c in SHARES}
-    X = np.stack([centres[c] for c in labels]) + 1.5 * rng.normal(size=(labels.size, dims))
-    X = X.astype(np.float32)
-    ips = rng.choice(2**31, size=labels.size, replace=False).astype(np.uint32)
-    rot = special_ortho_group.rvs(dims, random_state=1).astype(np.float32)
-    seen = rng.random(labels.size) < 0.73
-    Xc = X[seen] @ rot.T + 0.1 * rng.normal(size=(int(seen.sum()), dims)).astype(np.float32)
-    return NetworkDay.of(ips, X, labels), NetworkDay.of(ips[seen], Xc, labels[seen])
+    X, labels, Xc, seen = synthetic(hosts, dims, seed)
+    ips = np.random.default_rng(seed).choice(2**31, size=labels.size, replace=False).astype(np.uint32)
+    return NetworkDay.of(ips, X, labels), NetworkDay.of(ips[seen], Xc[seen], labels[seen])
 
 
 def main() -> None:
@@ -51,6 +39,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument(
         "--aligner-epochs", type=int, default=None, help="default --epochs; the time scales linearly"
+    )
+    ap.add_argument(
+        "--paper", action="store_true", help="also time the paper's 3 x 1024 DNN aligners (minutes)"
     )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -73,16 +64,20 @@ def main() -> None:
     shared, p_rows, c_rows = np.intersect1d(provider.ips, customer.ips, return_indices=True)
     train = folds.fold[folds.rows(shared)] != 0
     yc, yp = customer.X[c_rows[train]], provider.X[p_rows[train]]
-    for kind in ("procrustes", "linear", "nonlinear"):
-        params = {} if kind == "procrustes" else {"epochs": adapt.epochs, "width": adapt.width}
+    paper = adapt.model_copy(update={"width": 1024, "batch_size": 32, "lr": 1e-3, "linear_solver": "dnn"})
+    runs = [("procrustes", adapt), ("linear", adapt), ("nonlinear", adapt)]
+    if args.paper:
+        runs += [("linear", paper), ("nonlinear", paper)]
+    for kind, acfg in runs:
         t0 = time.perf_counter()
-        a = make_aligner(kind, **params).fit(yc, yp)
+        a = aligner_from_config(kind, acfg, seed=15).fit(yc, yp)
         out = a.transform(customer.X)
         dt = time.perf_counter() - t0
         cos = float(np.mean((out[c_rows] * provider.X[p_rows]).sum(1) / np.linalg.norm(out[c_rows], axis=1)
                             / np.linalg.norm(provider.X[p_rows], axis=1)))  # fmt: skip
+        label = kind + (" (paper DNN)" if acfg is paper else "")
         print(
-            f"{kind:<16} {dt:8.2f} s/fold  ({int(train.sum())} anchor pairs; mean cosine to provider {cos:.3f})"
+            f"{label:<24} {dt:8.2f} s/fold  ({int(train.sum())} anchor pairs; mean cosine to provider {cos:.3f})"
         )
     t0 = time.perf_counter()
     res = knn_loo(provider.X, provider.labels)

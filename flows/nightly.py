@@ -86,8 +86,11 @@ def nightly(
     config: Sequence[str] | None = None,
     evaluate: bool = True,
     force: bool = False,
+    last_day: bool = True,
 ) -> list[dict]:
     """Run every stage for one day (default: yesterday UTC) on the given networks (default: all).
+
+    `last_day`: whether the day ends a backfill (the adapt stage draws its t-SNE maps there, `report.tsne`).
 
     A network whose feature partitions of the day are current (`stage_current`: complete, same settings, unchanged
     inputs) is not re-ingested, a current embedding is not retrained and a pair's current results are not redone,
@@ -119,7 +122,7 @@ def nightly(
         with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
             results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
         if evaluate:
-            results += evaluate_day(cfg, d, names, force)
+            results += evaluate_day(cfg, d, names, force, last_day=last_day)
     return results
 
 
@@ -137,7 +140,9 @@ def check_chains(cfg: Config, d: dt.date, names: Sequence[str]) -> None:
                 resume_from(lay, m, n, d, start)
 
 
-def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str], force: bool = True) -> list[dict]:
+def evaluate_day(
+    cfg: Config, d: dt.date, names: Sequence[str], force: bool = True, last_day: bool = True
+) -> list[dict]:
     """The day's evaluation, logged as nested runs: kNN per method and network, every setting of each pair
     (pairs whose results are current are not redone unless `force`)."""
     results = []
@@ -158,7 +163,7 @@ def evaluate_day(cfg: Config, d: dt.date, names: Sequence[str], force: bool = Tr
         for m in cfg.adapt.methods
         if force or not stage_current(cfg, "results", pair_name(p.provider, p.customer), d, m)
     ]
-    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m) for p, m in todo]
+    futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m, last_day=last_day) for p, m in todo]
     for fut in futures:
         res = fut.result()
         log_adapt(res, started=t)
@@ -269,7 +274,8 @@ def backfill(
         else:
             if why:
                 log.info("backfill: %s to run: %s", d, "; ".join(why))
-            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force)
+            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force,
+                    last_day=d == b)  # fmt: skip
             ran.append(d.isoformat())
         d += dt.timedelta(days=1)
     return ran

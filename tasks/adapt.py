@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 
 import numpy as np
 import polars as pl
@@ -25,13 +26,14 @@ from darkembed.config import Config
 from darkembed.embed.w2v import IDarkVec, seed_from_provider
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.metrics import confusion
-from darkembed.evaluate.pair import evaluate_pair, summary_markdown, sweep_markdown
+from darkembed.evaluate.pair import bundle_aligner_kind, evaluate_pair, summary_markdown, sweep_markdown
 from darkembed.evaluate.protocol import NetworkDay, anchor_sweep, fit_aligner, sweep_curve
 from darkembed.layout import Layout
 from darkembed.report.clusters import cluster_activity_figures, cluster_profiles, noise_reassigned_figure
 from darkembed.report.figures import anchor_curve, confusion_plot, f1_bars, tsne_embedding, tsne_scatter
 from darkembed.schemas import embeddings_arrays, embeddings_table
 from darkembed.store import read_manifest, write_partition
+from darkembed.torchutil import set_default_device
 from tasks.common import packets_lazy
 from tasks.corpus import CORPUS_FILE
 
@@ -69,9 +71,27 @@ def load_network_day(
     return NetworkDay.of(ips, X, frame["label"].to_numpy()), own.astype(object)
 
 
+def draw_tsne(config: Config, last_day: bool) -> bool:
+    """Whether the adapt stage draws its t-SNE maps (`report.tsne`): `always`, `never`, or on the `last` day of a
+    backfill (a single nightly or transfer run is its own last day)."""
+    return config.report.tsne == "always" or (config.report.tsne == "last" and last_day)
+
+
 @task(name="adapt", task_run_name="adapt[{provider}~{customer}/{day}]", cache_policy=NO_CACHE)
-def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, method: str = "idarkvec") -> dict:
-    """Every [TNSM] setting for the pair's day, clustering, figures and the exchange bundles."""
+def adapt_pair(
+    config: Config,
+    provider: str,
+    customer: str,
+    day: dt.date,
+    method: str = "idarkvec",
+    last_day: bool = True,
+) -> dict:
+    """Every [TNSM] setting for the pair's day, clustering, figures and the exchange bundles.
+
+    `last_day`: whether this is the last day of a backfill (the t-SNE maps are drawn there with `report.tsne:
+    last`).
+    """
+    set_default_device(config.compute.device)
     lay = Layout(config.data_path)
     prov, _ = load_network_day(config, method, provider, day)
     cust, own = load_network_day(config, method, customer, day)
@@ -153,19 +173,21 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
         counts, rows, cols = confusion(preds["label"].to_numpy(), preds["prediction"].to_numpy())
         if counts.size:
             confusion_plot(counts, rows, cols, figs / "confusion_best.png", title=f"confusion, {best}")
-        if "align" in result.clusterings:
+        coords = None
+        if "align" in result.clusterings and draw_tsne(config, last_day):
+            t = time.perf_counter()
             coords = tsne_embedding(result.spaces["align"], seed=config.evaluate.seed)
+            result.seconds["tsne"] = time.perf_counter() - t
             tsne_scatter(coords, cust.labels, figs / "tsne_align_labels.png", legend_title="label",
                          title=f"customer hosts after alignment: labels ({customer}, {day})")  # fmt: skip
             tsne_scatter(coords, result.clusterings["align"].labels, figs / "tsne_align_clusters.png",
                          title=f"customer hosts after alignment: HDBSCAN clusters ({customer}, {day})")  # fmt: skip
-        _analyst_view(
-            config, customer, day, cust, result, w, figs, coords if "align" in result.clusterings else None
-        )
+        _analyst_view(config, customer, day, cust, result, w, figs, coords)
         # The provider's shipment ("model as a service", [TNSM] IV-D): classifier on every labelled provider
         # host, non-linear aligner on every anchor, the anchors' embeddings. Tensors only.
         bundles = w.path("bundles")
         bundles.mkdir()
+        t = time.perf_counter()
         clf = DNNClassifier.from_config(config.evaluate, seed=config.evaluate.seed)
         keep = prov.labels != "unknown"
         val = np.random.default_rng(config.evaluate.seed).random(prov.ips.size) < config.evaluate.val_fraction
@@ -177,8 +199,12 @@ def adapt_pair(config: Config, provider: str, customer: str, day: dt.date, metho
             "signing_key": pipeline_signing_key(config.exchange.signing_key, config.data_path),
         }
         save_classifier(bundles / "classifier", clf, method=method, **common)
-        kind = "nonlinear" if "nonlinear" in config.adapt.aligners else config.adapt.aligners[0]
-        aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed, anchor_ips=agreed)
+        result.seconds["bundle_classifier"] = time.perf_counter() - t
+        kind = bundle_aligner_kind(config)
+        aligner = result.aligners.get(kind)  # fit once on every anchor for the clustering: ship that one
+        if aligner is None:
+            aligner, _ = fit_aligner(prov, cust, kind, config.adapt, seed=config.evaluate.seed,
+                                     anchor_ips=agreed)  # fmt: skip
         save_aligner(bundles / f"aligner-{kind}", aligner, method=method, **common)
         if agreed is None:
             anchors = find_anchors(prov.ips, cust.ips)

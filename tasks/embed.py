@@ -123,7 +123,10 @@ def embed_gnn(config: Config, network: str, day: dt.date, method: str) -> dict:
     available when its chain starts (up to `gnn.train_days`) and stays frozen afterwards.
     """
     from darkembed.embed.gnn import GnnTrainer
+    from darkembed.torchutil import set_default_device
 
+    # the GNN trains on the configured device (auto: CUDA when present)
+    set_default_device(config.compute.device)
     base, features = parse_gnn_method(method)
     lay = Layout(config.data_path)
     window = config.gnn.history + 1 if base in ("gcngru", "igcngru") else 1

@@ -606,10 +606,15 @@ class AdaptConfig(_Frozen):
         epochs: DNN aligner training epochs.
         min_steps: the DNN aligner trains at least this many optimisation steps (more epochs when the anchors
             are few, as in the anchor sweep); 0 = exactly `epochs`, the paper.
-        width: units of each hidden layer of the DNN aligner.
+        width: units of each hidden layer of the DNN aligner (the paper: 1024 with batch 32 and lr 1e-3; 256 with
+            batch 64 and lr 1.5e-3 score as well at a 40th of the cost, docs/adaptation-speed.md).
         depth: hidden layers of the DNN aligner.
         batch_size: DNN aligner mini-batch (anchor pairs).
         lr: Adam learning rate of the DNN aligner.
+        linear_solver: how the `linear` aligner is fitted: `lstsq` = the ridge least-squares optimum of the linear
+            model in closed form (milliseconds); `dnn` = the [TNSM] linear DNN trained with Adam (minutes per fold
+            on CPU, the paper's exact setting). See docs/adaptation-speed.md.
+        linear_ridge: relative ridge penalty of the closed-form linear aligner (times the mean feature variance).
         procrustes_center: subtract each side's anchor mean before the rotation (and add the provider's back).
         procrustes_scale: also fit one global scale factor.
         anchor_fractions: anchor shares of the sweep, each in (0, 1].
@@ -631,10 +636,12 @@ class AdaptConfig(_Frozen):
     aligners: list[AlignerKind] = Field(default_factory=lambda: ["linear", "nonlinear", "procrustes"])
     epochs: int = Field(default=50, ge=1)
     min_steps: int = Field(default=1000, ge=0)
-    width: int = Field(default=1024, ge=1)
+    width: int = Field(default=256, ge=1)
     depth: int = Field(default=3, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=64, ge=1)
+    lr: float = Field(default=1.5e-3, gt=0)
+    linear_solver: Literal["lstsq", "dnn"] = "lstsq"
+    linear_ridge: float = Field(default=1e-3, ge=0)
     procrustes_center: bool = True
     procrustes_scale: bool = False
     anchor_fractions: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(1, 11)])
@@ -740,6 +747,28 @@ class ExchangeConfig(_Frozen):
     allow_unsigned: bool = False
 
 
+class ComputeConfig(_Frozen):
+    """Where the torch models (aligners, classifiers, GNNs) run.
+
+    Attributes:
+        device: `auto` (CUDA when torch sees a GPU, else CPU), `cpu`, `cuda` or `cuda:<i>`; chosen once per run.
+    """
+
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class ReportConfig(_Frozen):
+    """Figures of the adaptation stage.
+
+    Attributes:
+        tsne: when the t-SNE maps of the customer's hosts are drawn (they cost more than the rest of the stage's
+            figures together): `last` = on the last day of a backfill (and a single nightly or transfer run),
+            `always` = every day, `never`.
+    """
+
+    tsne: Literal["last", "always", "never"] = "last"
+
+
 class Config(_Frozen):
     """The whole resolved configuration of a darkembed run."""
 
@@ -762,6 +791,8 @@ class Config(_Frozen):
     evaluate: EvaluateConfig = EvaluateConfig()
     cluster: ClusterConfig = ClusterConfig()
     exchange: ExchangeConfig = ExchangeConfig()
+    compute: ComputeConfig = ComputeConfig()
+    report: ReportConfig = ReportConfig()
     experiment: ExperimentConfig | None = None
 
     @field_validator("networks")
@@ -859,7 +890,7 @@ _STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 
 
 #: Sections that never change what a stage computes.
-_NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment", "exchange")
+_NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment", "exchange", "compute", "report")
 
 
 def _digest(data: Any) -> str:

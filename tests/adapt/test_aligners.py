@@ -4,6 +4,7 @@ import pytest
 from darkembed.adapt.aligners import (
     AlignmentError,
     DNNAligner,
+    LinearAligner,
     ProcrustesAligner,
     aligner_from_config,
     aligner_from_state,
@@ -68,10 +69,13 @@ def test_dnn_architecture_follows_the_reference():
     assert [type(m).__name__ for m in lin.model.net] == ["LayerNorm", "Linear", "Linear", "Linear", "Linear"]
 
 
-@pytest.mark.parametrize("kind", ["linear", "nonlinear", "procrustes"])
+@pytest.mark.parametrize("kind", ["linear", "nonlinear", "procrustes", "lstsq"])
 def test_state_round_trip_gives_the_same_map(rotated, kind):
     yc, yp, _ = rotated
-    a = make_aligner(kind, seed=1, **({} if kind == "procrustes" else {"epochs": 2, "width": 16}))
+    if kind == "lstsq":
+        a = make_aligner("linear")
+    else:
+        a = make_aligner(kind, seed=1, **({} if kind == "procrustes" else {"epochs": 2, "width": 16}))
     a.fit(yc[:200], yp[:200])
     tensors, meta = a.state()
     assert all(isinstance(v, np.ndarray) for v in tensors.values())
@@ -124,6 +128,10 @@ def test_aligner_from_config_uses_the_section():
     assert (dnn.epochs, dnn.min_steps, dnn.width, dnn.depth, dnn.batch_size, dnn.lr, dnn.seed) == (
         2, 5, 16, 2, 8, 0.01, 4)  # fmt: skip
     assert aligner_from_config("procrustes", cfg, seed=4).scale is True
+    closed = aligner_from_config("linear", cfg.model_copy(update={"linear_ridge": 0.5}), seed=4)
+    assert isinstance(closed, LinearAligner) and closed.ridge == 0.5  # the default solver
+    paper = aligner_from_config("linear", cfg.model_copy(update={"linear_solver": "dnn"}), seed=4)
+    assert isinstance(paper, DNNAligner) and paper.kind == "linear" and paper.width == 16
     with pytest.raises(ValueError, match="unknown aligner kind"):
         make_aligner("rotation")
 
@@ -142,3 +150,40 @@ def test_min_steps_trains_a_few_anchors_longer_and_better(rotated):
     assert meta["min_steps"] == 300 and aligner_from_state(tensors, meta).min_steps == 300
     del meta["min_steps"]  # a bundle written before the option existed: exactly its epochs
     assert aligner_from_state(tensors, meta).min_steps == 0
+
+
+def test_closed_form_linear_aligner_is_the_optimum_the_linear_dnn_approaches(rotated):
+    """The closed form reaches at most the DNN's training MSE (same model class: affine map of LayerNorm(y)),
+    maps held-out hosts as well, and is exact on a noiseless affine map of layer-normalised vectors."""
+    yc, yp, _ = rotated
+    closed = make_aligner("linear", ridge=0.0).fit(yc[:400], yp[:400])
+    dnn = make_aligner("linear", solver="dnn", seed=3, **FAST).fit(yc[:400], yp[:400])
+    mse = lambda a: float(np.mean((a.transform(yc[:400]) - yp[:400]) ** 2))  # noqa: E731
+    assert mse(closed) <= mse(dnn) + 1e-6
+    assert (
+        mean_cosine(closed.transform(yc[400:]), yp[400:])
+        >= mean_cosine(dnn.transform(yc[400:]), yp[400:]) - 0.01
+    )
+    rng = np.random.default_rng(4)
+    W, b = rng.normal(size=(16, 8)).astype(np.float32), rng.normal(size=8).astype(np.float32)
+    target = closed._features(yc).astype(np.float32) @ W + b
+    exact = make_aligner("linear", ridge=0.0).fit(yc[:400], target[:400])
+    np.testing.assert_allclose(exact.transform(yc[400:]), target[400:], atol=1e-3)
+    assert exact.transform(yc[:5]).shape == (5, 8)
+
+
+def test_linear_solver_choice_and_refused_parameters(rotated):
+    yc, yp, _ = rotated
+    assert isinstance(make_aligner("linear"), LinearAligner)
+    assert isinstance(make_aligner("linear", epochs=3), DNNAligner)  # DNN settings given: the DNN
+    with pytest.raises(ValueError, match="takes no epochs"):
+        make_aligner("linear", solver="lstsq", epochs=3)
+    with pytest.raises(ValueError, match="unknown linear solver"):
+        make_aligner("linear", solver="adam")
+    with pytest.raises(ValueError, match="ridge must be"):
+        LinearAligner(ridge=-1)
+    tensors, meta = make_aligner("linear").fit(yc[:50], yp[:50]).state()
+    with pytest.raises(AlignmentError, match="tensor weight has shape"):
+        aligner_from_state({**tensors, "weight": np.zeros((3, 3), np.float32)}, meta)
+    with pytest.raises(AlignmentError, match="tensor bias is missing"):
+        aligner_from_state({"weight": tensors["weight"]}, meta)

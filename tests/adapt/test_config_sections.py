@@ -1,6 +1,14 @@
 import pytest
 
-from darkembed.config import AdaptConfig, ClusterConfig, ConfigError, EvaluateConfig, load_config
+from darkembed.config import (
+    AdaptConfig,
+    ClusterConfig,
+    ComputeConfig,
+    ConfigError,
+    EvaluateConfig,
+    ReportConfig,
+    load_config,
+)
 
 
 def test_yaml_defaults_equal_model_defaults():
@@ -8,6 +16,7 @@ def test_yaml_defaults_equal_model_defaults():
     assert cfg.adapt == AdaptConfig()
     assert cfg.evaluate == EvaluateConfig()
     assert cfg.cluster == ClusterConfig()
+    assert cfg.compute == ComputeConfig() and cfg.report == ReportConfig()
     assert cfg.adapt.anchor_fractions == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 
 
@@ -19,6 +28,9 @@ def test_yaml_defaults_equal_model_defaults():
         ({"evaluate": {"folds": 1}}, "evaluate.folds"),
         ({"evaluate": {"knn": 3}}, "evaluate.knn"),
         ({"cluster": {"min_cluster_size": 1}}, "cluster.min_cluster_size"),
+        ({"adapt": {"linear_solver": "adam"}}, "adapt.linear_solver"),
+        ({"compute": {"device": "tpu"}}, "compute.device"),
+        ({"report": {"tsne": "sometimes"}}, "report.tsne"),
     ],
 )
 def test_bad_values_and_unknown_keys_are_refused_by_name(overlay, key):

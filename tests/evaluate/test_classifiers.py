@@ -74,7 +74,7 @@ def test_dnn_learns_blobs_without_unknown_and_keeps_the_best_validation_epoch():
     rng = np.random.default_rng(0)
     order = rng.permutation(len(y))
     tr, va, te = order[:350], order[350:420], order[420:]
-    clf = DNNClassifier(seed=3, **SMALL).fit(X[tr], y[tr], X[va], y[va])
+    clf = DNNClassifier(seed=3, **{**SMALL, "epochs": 40}).fit(X[tr], y[tr], X[va], y[va])
     assert clf.classes_ == ["a", "b", "c"]
     val_losses = [v for _, v in clf.history]
     assert clf.best_epoch == int(np.argmin(val_losses))
@@ -104,6 +104,26 @@ def test_dnn_architecture_and_config():
     X, y = blobs({"a": 10, "b": 10}, e=8)
     clf.fit(X, y, X, y)
     names = [type(m).__name__ for m in clf.model.net]
-    assert names == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert names == ["Linear", "ReLU", "SeededDropout", "Linear", "ReLU", "SeededDropout", "Linear"]
     assert [m.out_features for m in clf.model.net if hasattr(m, "out_features")] == [512, 256, 2]
     assert clf.model.net[2].p == pytest.approx(0.3)
+
+
+def test_approximate_neighbours_agree_with_exact_ones_on_a_small_day():
+    """Above `exact_max` hosts the kNN search is NN-descent; forced on a small day it finds (nearly) the exact
+    neighbours and the same votes."""
+    from darkembed.evaluate.classifiers import nearest_neighbours
+
+    X, y = blobs({"a": 300, "b": 250, "c": 150, "unknown": 300}, e=16, spread=1.0, seed=4)
+    q = np.arange(0, X.shape[0], 3)
+    exact = nearest_neighbours(X, q, 4)
+    approx = nearest_neighbours(X, q, 4, exact_max=0)
+    assert approx.shape == exact.shape == (q.size, 4)
+    overlap = np.mean([len(set(a) & set(b)) / 4 for a, b in zip(exact, approx, strict=True)])
+    assert overlap > 0.95
+    assert (exact[:, 0] == q).all() and (approx[:, 0] == q).mean() > 0.99  # a host is its own nearest
+    ex = knn_loo(X, y)
+    ap = knn_loo(X, y, exact_max=0)
+    np.testing.assert_array_equal(ex.rows, ap.rows)
+    assert (ex.y_pred == ap.y_pred).mean() > 0.98
+    assert not (ap.neighbours == ap.rows[:, None]).any()  # leave-one-out holds with the approximate search

@@ -73,6 +73,12 @@ def test_backfill_runs_every_stage_and_resumes(world):
         "confusion_best.png", "f1_by_setting.png", "tsne_align_clusters.png", "tsne_align_labels.png",
         "tsne_noise_reassigned.png",
     ]  # fmt: skip
+    # t-SNE maps only on the backfill's last day (report.tsne: last)
+    first = lay.partition("results", D1, "darknet-a~darknet-b", "idarkvec")
+    assert sorted(p.name for p in (first / "figures").glob("*.png")) == [
+        "confusion_best.png",
+        "f1_by_setting.png",
+    ]
     # The provider's classifier is a registered model: the customer fetches it by name and version.
     fetched = tracking.fetch_bundle(
         "darkembed-darknet-a-classifier-idarkvec", dst=Path(cfg.data_root) / "fetched"

@@ -1,8 +1,9 @@
 """Explicit aligners `a_{c,p}`: maps from the customer's embedding space to the provider's, fit on anchor pairs.
 
-REFERENCE.md 5.5 and 7.6: `linear` and `nonlinear` DNNs (LayerNorm -> `depth` x Dense(`width`) with identity or
-sigmoid activation -> linear output; MSE; Adam; mini-batches), and orthogonal Procrustes (closed form by SVD,
-optionally centred and scaled). All share one interface:
+The [TNSM] `linear` and `nonlinear` DNNs (LayerNorm -> `depth` x Dense(`width`) with identity or sigmoid
+activation -> linear output; MSE; Adam; mini-batches), the same linear model solved in closed form (ridge least
+squares on the layer-normalised inputs: the default `linear`, see docs/adaptation-speed.md), and orthogonal
+Procrustes (closed form by SVD, optionally centred and scaled). All share one interface:
 
     aligner = make_aligner("nonlinear", epochs=50, seed=15)
     aligner.fit(Yc_anchor, Yp_anchor)        # (m, e_c), (m, e_p) float32, row i = the same host
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from darkembed.torchutil import adam, pick_device
+from darkembed.torchutil import adam, generator, init_linear_, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,9 @@ class _MLP(nn.Module):
 class DNNAligner(Aligner):
     """The [TNSM] aligner: LayerNorm -> `depth` x Dense(`width`) (identity or sigmoid) -> Dense(e_p).
 
-    Trained with MSE between `a(y_c)` and `y_p` over anchor pairs, Adam, shuffled mini-batches; seeded
-    (`torch.manual_seed` for the initial weights and a local generator for the batch order).
+    Trained with MSE between `a(y_c)` and `y_p` over anchor pairs, Adam, shuffled mini-batches; seeded with the
+    aligner's own generator (initial weights and batch order), never torch's global random state, so aligners
+    trained at once in threads give the numbers each gives alone.
 
     Args:
         activation: `linear` (identity hidden layers) or `sigmoid`.
@@ -164,10 +166,10 @@ class DNNAligner(Aligner):
         yc, yp = self._check_pairs(yc_anchor, yp_anchor)
         t0 = time.perf_counter()
         self.dim_in, self.dim_out = yc.shape[1], yp.shape[1]
-        torch.manual_seed(self.seed)
-        model = _MLP(self.dim_in, self.dim_out, self.width, self.depth, self.activation).to(self.device)
+        gen = generator(self.seed)
+        model = _MLP(self.dim_in, self.dim_out, self.width, self.depth, self.activation)
+        model = init_linear_(model, gen).to(self.device)
         opt = adam(model.parameters(), lr=self.lr)
-        gen = torch.Generator().manual_seed(self.seed)
         xc = torch.from_numpy(yc).to(self.device)
         xp = torch.from_numpy(yp).to(self.device)
         m = xc.shape[0]
@@ -260,6 +262,90 @@ def load_numpy_state(model: nn.Module, tensors: dict[str, np.ndarray], what: str
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(tensors[k])) for k in expected})
 
 
+def _check_shapes(what: str, tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a state whose named tensors are missing or mis-shaped, naming the tensor."""
+    for name, shape in shapes.items():
+        if name not in tensors:
+            raise AlignmentError(f"{what}: tensor {name} is missing")
+        if tuple(tensors[name].shape) != shape:
+            raise AlignmentError(f"{what}: tensor {name} has shape {tuple(tensors[name].shape)}, not {shape}")
+
+
+class LinearAligner(Aligner):
+    """The linear aligner in closed form: `a(y) = LN(y) @ W + b`, the ridge least-squares optimum.
+
+    The [TNSM] linear DNN (LayerNorm -> `depth` identity layers -> linear output) computes an affine map of the
+    layer-normalised input `LN(y) = (y - mean(y)) / sqrt(var(y) + eps)` (per row; the LayerNorm's own scale and
+    shift are absorbed into `W` and `b`), and its MSE loss is a least-squares problem over that model class. Adam
+    only approaches the optimum that one linear solve gives exactly: `[W; b] = (Z^T Z + lam I')^-1 Z^T Y_p` with
+    `Z = [LN(Y_c), 1]` and `I'` the identity without the bias entry. The small ridge `lam = ridge * trace(Z^T Z)
+    / e_c` keeps the solve well-posed (LN rows have zero mean, so `Z^T Z` is singular) and the map stable with few
+    anchors. It costs milliseconds where the DNN took minutes per fold (docs/adaptation-speed.md).
+
+    Args:
+        ridge: relative ridge penalty (0 = plain least squares through a pseudo-inverse).
+        eps: the LayerNorm epsilon.
+    """
+
+    kind = "linear"
+
+    def __init__(self, *, ridge: float = 1e-3, eps: float = 1e-5) -> None:
+        super().__init__()
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        self.ridge, self.eps = float(ridge), float(eps)
+        self.weight: np.ndarray | None = None
+        self.bias: np.ndarray | None = None
+
+    def _features(self, y: np.ndarray) -> np.ndarray:
+        y = y.astype(np.float64)
+        mu = y.mean(1, keepdims=True)
+        var = y.var(1, keepdims=True)
+        return (y - mu) / np.sqrt(var + self.eps)
+
+    def fit(self, yc_anchor: np.ndarray, yp_anchor: np.ndarray) -> LinearAligner:
+        yc, yp = self._check_pairs(yc_anchor, yp_anchor)
+        t0 = time.perf_counter()
+        z = self._features(yc)
+        zm = z.mean(0)
+        ym = yp.astype(np.float64).mean(0)
+        zc, yc_ = z - zm, yp.astype(np.float64) - ym  # centring solves the unpenalised bias exactly
+        gram = zc.T @ zc
+        lam = self.ridge * float(np.trace(gram)) / max(gram.shape[0], 1)
+        if lam > 0:
+            w = np.linalg.solve(gram + lam * np.eye(gram.shape[0]), zc.T @ yc_)
+        else:
+            w = np.linalg.lstsq(zc, yc_, rcond=None)[0]
+        self.weight = w.astype(np.float32)
+        self.bias = (ym - zm @ w).astype(np.float32)
+        self.dim_in, self.dim_out = yc.shape[1], yp.shape[1]
+        self.fit_seconds = time.perf_counter() - t0
+        log.info("linear aligner (closed form): %d anchor pairs, %.3f s", yc.shape[0], self.fit_seconds)
+        return self
+
+    def transform(self, yc: np.ndarray) -> np.ndarray:
+        yc = self._check_input(yc)
+        assert self.weight is not None and self.bias is not None
+        return (self._features(yc) @ self.weight + self.bias).astype(np.float32)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if self.weight is None:
+            raise AlignmentError("linear aligner: nothing to export before fit()")
+        meta = {"kind": self.kind, "solver": "lstsq", "dim_in": self.dim_in, "dim_out": self.dim_out,
+                "ridge": self.ridge, "eps": self.eps}  # fmt: skip
+        return {"weight": self.weight.copy(), "bias": np.asarray(self.bias).copy()}, meta
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> LinearAligner:
+        obj = cls(ridge=float(meta.get("ridge", 0.0)), eps=float(meta.get("eps", 1e-5)))
+        e_in, e_out = int(meta["dim_in"]), int(meta["dim_out"])
+        _check_shapes("linear aligner", tensors, {"weight": (e_in, e_out), "bias": (e_out,)})
+        obj.weight = tensors["weight"].astype(np.float32)
+        obj.bias = tensors["bias"].astype(np.float32)
+        obj.dim_in, obj.dim_out = e_in, e_out
+        return obj
+
+
 class ProcrustesAligner(Aligner):
     """Orthogonal Procrustes: `a(y) = s * (y - mu_c) @ R + mu_p` with `R` orthogonal (e x e).
 
@@ -325,13 +411,7 @@ class ProcrustesAligner(Aligner):
     def from_state(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> ProcrustesAligner:
         obj = cls(center=bool(meta["center"]), scale=bool(meta["scale"]))
         e = int(meta["dim_in"])
-        for name, shape in (("rotation", (e, e)), ("mu_c", (e,)), ("mu_p", (e,))):
-            if name not in tensors:
-                raise AlignmentError(f"procrustes aligner: tensor {name} is missing")
-            if tuple(tensors[name].shape) != shape:
-                raise AlignmentError(
-                    f"procrustes aligner: tensor {name} has shape {tensors[name].shape}, not {shape}"
-                )
+        _check_shapes("procrustes aligner", tensors, {"rotation": (e, e), "mu_c": (e,), "mu_p": (e,)})
         obj.rotation = tensors["rotation"].astype(np.float32)
         obj.mu_c = tensors["mu_c"].astype(np.float32)
         obj.mu_p = tensors["mu_p"].astype(np.float32)
@@ -340,31 +420,59 @@ class ProcrustesAligner(Aligner):
         return obj
 
 
-def make_aligner(kind: str, *, seed: int = 15, device: str | None = None, **params: Any) -> Aligner:
+LINEAR_SOLVERS = ("lstsq", "dnn")
+
+#: DNN-only hyper-parameters (refused by the closed-form aligners).
+_DNN_PARAMS = ("epochs", "min_steps", "width", "depth", "batch_size", "lr")
+
+
+def make_aligner(
+    kind: str, *, seed: int = 15, device: str | None = None, solver: str | None = None, **params: Any
+) -> Aligner:
     """An unfitted aligner of `kind` (`linear`, `nonlinear`, `procrustes`).
 
     Args:
         kind: aligner kind.
-        seed: seed of the DNN aligners (Procrustes is deterministic).
+        seed: seed of the DNN aligners (the closed forms are deterministic).
         device: torch device of the DNN aligners.
-        **params: DNN: `epochs`, `width`, `depth`, `batch_size`, `lr`; Procrustes: `center`, `scale`.
+        solver: `linear` only: `lstsq` (closed form, `LinearAligner`) or `dnn` (the [TNSM] DNN trained with
+            Adam). None = `dnn` when DNN hyper-parameters are given, else `lstsq`.
+        **params: DNN: `epochs`, `min_steps`, `width`, `depth`, `batch_size`, `lr`; closed-form linear: `ridge`;
+            Procrustes: `center`, `scale`.
     """
-    if kind in ("linear", "nonlinear"):
-        act = "sigmoid" if kind == "nonlinear" else "linear"
-        return DNNAligner(act, seed=seed, device=device, **params)
+    if kind == "linear":
+        if solver is None:
+            solver = "dnn" if any(k in params for k in _DNN_PARAMS) else "lstsq"
+        if solver not in LINEAR_SOLVERS:
+            raise ValueError(f"unknown linear solver {solver!r}; known: {', '.join(LINEAR_SOLVERS)}")
+        if solver == "lstsq":
+            bad = sorted(set(params) - {"ridge"})
+            if bad:
+                raise ValueError(
+                    f"the closed-form linear aligner takes no {', '.join(bad)} (solver='dnn' does)"
+                )
+            return LinearAligner(**params)
+        params.pop("ridge", None)
+        return DNNAligner("linear", seed=seed, device=device, **params)
+    if kind == "nonlinear":
+        return DNNAligner("sigmoid", seed=seed, device=device, **params)
     if kind == "procrustes":
         return ProcrustesAligner(**params)
     raise ValueError(f"unknown aligner kind {kind!r}; known: {', '.join(ALIGNER_KINDS)}")
 
 
 def aligner_from_config(kind: str, cfg: Any, *, seed: int, device: str | None = None) -> Aligner:
-    """An unfitted aligner of `kind` with the hyper-parameters of an `AdaptConfig`."""
+    """An unfitted aligner of `kind` with the hyper-parameters of an `AdaptConfig` (`linear_solver` picks the
+    closed form or the DNN for `linear`)."""
     if kind == "procrustes":
         return ProcrustesAligner(center=cfg.procrustes_center, scale=cfg.procrustes_scale)
+    if kind == "linear" and getattr(cfg, "linear_solver", "dnn") == "lstsq":
+        return LinearAligner(ridge=cfg.linear_ridge)
     return make_aligner(
         kind,
         seed=seed,
         device=device,
+        solver="dnn" if kind == "linear" else None,
         epochs=cfg.epochs,
         min_steps=cfg.min_steps,
         width=cfg.width,
@@ -377,6 +485,8 @@ def aligner_from_config(kind: str, cfg: Any, *, seed: int, device: str | None = 
 def aligner_from_state(tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Aligner:
     """Rebuild a fitted aligner of any kind from `state()`'s output."""
     kind = meta.get("kind")
+    if kind == "linear" and meta.get("solver") == "lstsq":
+        return LinearAligner.from_state(tensors, meta)
     if kind in ("linear", "nonlinear"):
         return DNNAligner.from_state(tensors, meta)
     if kind == "procrustes":

@@ -13,13 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from darkembed.adapt.aligners import load_numpy_state
 from darkembed.labels.assign import UNKNOWN
-from darkembed.torchutil import adam, pick_device
+from darkembed.torchutil import SeededDropout, adam, generator, init_linear_, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +28,19 @@ class _Net(nn.Module):
         layers: list[nn.Module] = []
         d = dim_in
         for h in hidden:
-            layers += [nn.Linear(d, h), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(d, h), nn.ReLU(), SeededDropout(dropout)]
             d = h
         layers.append(nn.Linear(d, n_classes))  # logits; softmax is inside the cross-entropy
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def use(self, gen: torch.Generator | None) -> None:
+        """Draw the dropout masks from `gen` (None: torch's global state)."""
+        for m in self.net:
+            if isinstance(m, SeededDropout):
+                m.use(gen)
 
 
 class DNNClassifier:
@@ -53,7 +57,9 @@ class DNNClassifier:
         batch_size: hosts per step.
         lr: Adam learning rate.
         patience: stop after this many epochs without a better validation loss; None = all epochs.
-        seed: seed of the initial weights, the dropout masks and the batch order.
+        seed: seed of the initial weights, the dropout masks and the batch order (the classifier's own
+            generators, never torch's global random state: classifiers trained at once in threads do not change
+            each other's numbers).
         device: torch device; None = CUDA when available, else CPU.
         unknown: the no-label value.
     """
@@ -135,9 +141,12 @@ class DNNClassifier:
             log.warning("DNN classifier: no validation host of a training class; keeping the last epoch")
             xv = yv = None
 
-        torch.manual_seed(self.seed)
-        gen = torch.Generator().manual_seed(self.seed)
-        model = _Net(self.dim_in, self.hidden, len(self.classes_), self.dropout).to(self.device)
+        gen = generator(self.seed)
+        model = _Net(self.dim_in, self.hidden, len(self.classes_), self.dropout)
+        model = init_linear_(model, gen).to(self.device)
+        # dropout masks from their own stream, drawn on the model's device (no host-device copy per step)
+        drop_gen = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        model.use(drop_gen)
         opt = adam(model.parameters(), lr=self.lr)
         loss_fn = nn.CrossEntropyLoss()
         best_loss, best_state, since = float("inf"), None, 0
@@ -171,6 +180,7 @@ class DNNClassifier:
                     break
         assert best_state is not None
         model.load_state_dict(best_state)
+        model.use(None)
         model.eval()
         self.model = model
         self.fit_seconds = time.perf_counter() - t0
@@ -287,6 +297,40 @@ def vote(neighbour_labels: np.ndarray) -> np.ndarray:
     return nl[np.arange(nl.shape[0]), winner]
 
 
+#: Above this many hosts the neighbour search is approximate (NN-descent); exact brute force is O(n^2).
+KNN_EXACT_MAX = 20_000
+
+
+def nearest_neighbours(
+    X: np.ndarray, queries: np.ndarray, k: int, *, exact_max: int = KNN_EXACT_MAX, seed: int = 15
+) -> np.ndarray:
+    """The `k` nearest rows of `X` (cosine distance) to each row `X[queries]`, nearest first, int64 (q, k).
+
+    Exact (brute force, blocked by scikit-learn) up to `exact_max` rows; above, approximate with NN-descent
+    (pynndescent: about n log n, recall near 1 at these sizes; seeded, so repeatable). A query row itself is
+    among its own neighbours (distance 0), as with exact search.
+
+    Args:
+        X: vectors, float32 (n, e).
+        queries: row positions to find neighbours for, int64 (q,).
+        k: neighbours per query (k <= n).
+        exact_max: largest n searched exactly.
+        seed: NN-descent's random state.
+    """
+    if X.shape[0] <= exact_max:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn_ = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(X)
+        return nn_.kneighbors(X[queries], n_neighbors=k)[1].astype(np.int64)
+    from pynndescent import NNDescent
+
+    index = NNDescent(
+        X, metric="cosine", n_neighbors=max(k, 15), random_state=seed, n_jobs=1, low_memory=True
+    )
+    ind, _ = index.neighbor_graph
+    return np.asarray(ind[queries, :k], dtype=np.int64)
+
+
 def knn_loo(
     X: np.ndarray,
     labels: np.ndarray,
@@ -294,6 +338,7 @@ def knn_loo(
     k: int = 3,
     min_class_size: int = 11,
     unknown: str = UNKNOWN,
+    exact_max: int = KNN_EXACT_MAX,
 ) -> KnnResult:
     """Leave-one-out kNN of one day ([GNN], REFERENCE.md 5.1 and 7.6).
 
@@ -308,7 +353,10 @@ def knn_loo(
         k: neighbours.
         min_class_size: hosts a class needs that day (11 = the authors' "more than 10").
         unknown: the no-label value.
+        exact_max: above this many hosts the neighbours are approximate (`nearest_neighbours`).
     """
+    from sklearn.preprocessing import StandardScaler  # here: the DNN classifier alone needs only torch
+
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2 or X.shape[0] != len(labels):
         raise ValueError(f"X has shape {X.shape} but there are {len(labels)} labels")
@@ -316,11 +364,10 @@ def knn_loo(
         raise ValueError(f"{X.shape[0]} hosts: leave-one-out needs more than k={k}")
     lab, folded = fold_small_classes(labels, min_class_size, unknown)
     rows = np.flatnonzero(lab.astype(str) != unknown).astype(np.int64)
-    Xs = StandardScaler().fit_transform(X)
-    nn_ = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(Xs)
+    Xs = StandardScaler().fit_transform(X).astype(np.float32)
     if rows.size == 0:
         return KnnResult(rows, lab[rows], lab[rows], np.zeros((0, k), np.int64), folded)
-    _, ind = nn_.kneighbors(Xs[rows], n_neighbors=k + 1)
+    ind = nearest_neighbours(Xs, rows, k + 1, exact_max=exact_max)
     # drop the host itself wherever it appears (exact duplicates may push it off the first place); when it is
     # not among the k+1 (ties), drop the farthest
     keep = ind != rows[:, None]

@@ -7,7 +7,8 @@ Pure computation over `NetworkDay`s; the `adapt` task reads the partitions and w
   `gnn-inductive`), and the `independent` reference.
 * Clustering of the customer's hosts (HDBSCAN) in three spaces: its own embeddings (`reference`), the transferred
   ones (`transfer`) and its own mapped by a non-linear aligner fit on all anchors (`align`); Table V metrics and the
-  Table VI knowledge gain with two label sources: the customer's own labels and the provider's.
+  Table VI knowledge gain with two label sources: the customer's own labels and the provider's. That aligner is
+  kept in `PairResult.aligners`, so the provider's bundle ships it without a second fit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from darkembed.adapt.aligners import Aligner
 from darkembed.adapt.anchors import find_anchors
 from darkembed.cluster import Clustering, cluster_from_config, cluster_metrics, knowledge_gain
 from darkembed.config import Config
@@ -52,6 +54,7 @@ class PairResult:
     seconds: dict[str, float] = field(default_factory=dict)
     folds: Folds | None = field(default=None, repr=False)
     classifiers: list[DNNClassifier] = field(default_factory=list, repr=False)
+    aligners: dict[str, Aligner] = field(default_factory=dict, repr=False)
 
     def summary(self) -> pl.DataFrame:
         """Per setting and class: precision/recall/F1 mean and std over the folds (`macro` rows included)."""
@@ -129,6 +132,16 @@ def evaluate_pair(
     return result
 
 
+#: Hosts the silhouette is computed over at most (a random sample above): exact, it is quadratic in the hosts.
+SILHOUETTE_SAMPLE = 10_000
+
+
+def bundle_aligner_kind(cfg: Config) -> str:
+    """The aligner fit on every anchor of the day (the `align` clustering space and the provider's bundle):
+    `nonlinear` when configured, else the first configured kind (Procrustes without any)."""
+    return "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
+
+
 def _reorder(nd: NetworkDay, like: NetworkDay) -> NetworkDay:
     """`nd` restricted and ordered to the hosts of `like` (hosts `nd` lacks keep `like`'s vectors: none expected)."""
     pos = {int(ip): i for i, ip in enumerate(nd.ips)}
@@ -155,10 +168,11 @@ def _cluster(
     spaces = {"reference": customer.X}
     if transferred is not None:
         spaces["transfer"] = _reorder(transferred, customer).X
-    kind = "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
+    kind = bundle_aligner_kind(cfg)
     t = time.perf_counter()
-    _, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed, anchor_ips=anchor_ips,
-                            device=device)  # fmt: skip
+    aligner, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed,
+                                  anchor_ips=anchor_ips, device=device)  # fmt: skip
+    result.aligners[kind] = aligner
     result.seconds["fit_aligner"] = time.perf_counter() - t
     spaces["align"] = mapped
     own_labels = customer.labels if own is None else np.asarray(own, dtype=object)
@@ -166,7 +180,8 @@ def _cluster(
         cl = cluster_from_config(X, cfg.cluster, seed=cfg.evaluate.seed)
         result.clusterings[name] = cl
         result.spaces[name] = X
-        metrics = cluster_metrics(X, cl.labels, customer.labels)
+        metrics = cluster_metrics(X, cl.labels, customer.labels, silhouette_sample=SILHOUETTE_SAMPLE,
+                                  seed=cfg.evaluate.seed)  # fmt: skip
         metrics["seconds"] = cl.seconds
         result.cluster_metrics[name] = metrics
         table, _ = knowledge_gain(
