@@ -6,8 +6,7 @@ Self-contained on purpose: it needs only numpy, torch and the darkembed modules 
 (`darkembed.torchutil`, `darkembed.adapt.aligners`, `darkembed.evaluate.classifiers`,
 `darkembed.embed.gnn.models` / `.sampling`), so it runs on a GPU machine without polars, pydantic, gensim,
 prefect, mlflow, hdbscan or scikit-learn. The packages around those modules import the rest of the stack; the
-script registers them as bare namespaces (their `__init__` is not run) and gives `darkembed.labels.assign` the one
-constant the classifier needs. Run it from the repository root (or with `src/` on PYTHONPATH).
+script registers them as bare namespaces (their `__init__` is not run). Run it from the repository root (or with `src/` on PYTHONPATH).
 
 Synthetic data of the papers' size: `hosts` provider hosts in the [TNSM] Table I class shares (one third
 unknown), a customer seeing 73 % of them through a rotation plus noise; one fold trains on 80 %. A GNN epoch is
@@ -22,7 +21,6 @@ CUDA/CPU speed-up. Reference: the paper's V100 figures, 24 s per fold for the cl
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -42,7 +40,7 @@ def _light_imports() -> None:
         sys.path.insert(0, str(src))
     import darkembed  # the top package imports nothing heavy
 
-    for name in ("darkembed.labels", "darkembed.embed", "darkembed.embed.gnn"):
+    for name in ("darkembed.embed", "darkembed.embed.gnn"):
         if name in sys.modules:
             continue
         pkg = types.ModuleType(name)
@@ -50,13 +48,6 @@ def _light_imports() -> None:
             str(src / Path(*name.split(".")))
         ]  # a namespace: submodules import, __init__ does not run
         sys.modules[name] = pkg
-    if "darkembed.labels.assign" not in sys.modules:
-        try:
-            importlib.import_module("darkembed.labels.assign")
-        except ImportError:  # polars / pydantic absent: the classifier needs only the no-label value
-            stub = types.ModuleType("darkembed.labels.assign")
-            stub.UNKNOWN = "unknown"
-            sys.modules["darkembed.labels.assign"] = stub
     assert darkembed
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from darkembed.labels.assign import UNKNOWN
+from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)
 

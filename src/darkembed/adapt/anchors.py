@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from darkembed.labels.assign import UNKNOWN
+from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from darkembed.labels.assign import UNKNOWN
+from darkembed.vocabulary import UNKNOWN
 
 #: Cosine distances are clipped here before the log: exact duplicates must not give an infinite score.
 _EPS = 1e-6

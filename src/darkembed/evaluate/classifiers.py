@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from darkembed.adapt.aligners import load_numpy_state
-from darkembed.labels.assign import UNKNOWN
 from darkembed.torchutil import SeededDropout, adam, generator, init_linear_, pick_device
+from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from darkembed.adapt.anchors import check_ips
-from darkembed.labels.assign import UNKNOWN
+from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from darkembed.labels.assign import UNKNOWN
+from darkembed.vocabulary import UNKNOWN
 
 MACRO = "macro"
 

@@ -35,10 +35,10 @@ from darkembed.labels.cowrie import HONEYPOT_COLUMNS, honeypot_labels
 from darkembed.labels.fingerprints import host_fingerprints
 from darkembed.labels.scanners import ScannerIndex, ScannerList
 from darkembed.schemas import LABELS, conform
+from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-UNKNOWN = "unknown"
 #: Kinds an `external` labels frame may carry.
 EXTERNAL_KINDS = ("mirai", "exploiter", "brute-forcer", "spammer")
 NO_SOURCE = "none"

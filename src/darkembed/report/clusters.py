@@ -32,9 +32,9 @@ import polars as pl
 
 from darkembed.activity import proto_name
 from darkembed.cluster import NOISE, UnknownCluster, unknown_clusters
-from darkembed.labels.assign import UNKNOWN
 from darkembed.report.activity import activity_figure, activity_frame
 from darkembed.schemas import TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG
+from darkembed.vocabulary import UNKNOWN
 
 #: Sparkline levels: no packets, then eight heights.
 SPARK = " ▁▂▃▄▅▆▇█"
