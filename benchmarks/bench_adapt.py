@@ -6,7 +6,7 @@ provider of `hosts` hosts (10 classes with the [TNSM] Table I shares, one third 
 (e -> 512 -> 256 -> |C|, 50 epochs, batch 128), the configured aligners (closed-form linear, non-linear DNN
 3 x 256 at batch 64) on the training-fold anchors, Procrustes, with `--paper` the paper's 3 x 1024 DNN aligners
 at batch 32, and the kNN leave-one-out over all hosts. Reference for the
-ratio: the paper's V100 figures (24 s/fold classifier, 60 s/fold aligner, REFERENCE.md 5.2 and 5.5).
+ratio: the paper's V100 figures (24 s/fold classifier, 60 s/fold aligner, docs/method.md 5.2 and 5.5).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Run: `python benchmarks/gnn.py [--hosts 7500] [--ports 2500] [--edges 50000] [--
 [--threads 1]`.
 
 A synthetic window of H + 1 = 6 days (~7,500 hosts, 2,500 ports, 50k weighted host-port edges each, 10 % host
-churn per day, random normalised features) is embedded with the paper's sizes (REFERENCE.md 4.4-4.7). Reported
+churn per day, random normalised features) is embedded with the paper's sizes (docs/method.md 4.4-4.7). Reported
 per method, with and without node features: seconds per daily update and epochs run (GCN: early stopped, at most
 `--gcn-epochs`; i-GCN and i-GCN-GRU: the incremental schedule; GCN-GRU: `fit` time per window-step over `--fit-epochs`
 epochs; its daily cost is inference only since it is frozen), and the seconds of one embedding pass.

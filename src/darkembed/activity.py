@@ -3,7 +3,7 @@
 Reads: a day's `packets` partition (as a polars LazyFrame). Writes: nothing; `corpus.py` and `graph.py` build
 their datasets from `active_packets`.
 
-Defaults follow REFERENCE.md section 7.6: TCP only (TCP SYN only for honeypots), hosts with at least 5 packets in
+Defaults follow docs/method.md section 7.6: TCP only (TCP SYN only for honeypots), hosts with at least 5 packets in
 the day (the authors' code keeps `> 5`: `min_packets_rule: gt`), the 2,500 most contacted destination services of
 the day by packet count (ties by service key) and one `other` bucket for the rest.
 

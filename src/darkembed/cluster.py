@@ -1,4 +1,4 @@
-"""HDBSCAN on a network's host embeddings, cluster metrics and the knowledge gained (REFERENCE.md 5.7, 7.6).
+"""HDBSCAN on a network's host embeddings, cluster metrics and the knowledge gained (docs/method.md 5.7, 7.6).
 
 Pure functions over `X` float32 (n, e) and per-host labels (object (n,), `unknown` = none); the cluster flow reads
 the day's embeddings and labels and stores what these return.

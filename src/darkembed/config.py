@@ -163,7 +163,7 @@ class IngestConfig(_Frozen):
 
 
 class ActivityConfig(_Frozen):
-    """Which packets and hosts a day's corpus and graph are built from (REFERENCE.md 1.3, 7.6).
+    """Which packets and hosts a day's corpus and graph are built from (docs/method.md 1.3, 7.6).
 
     Attributes:
         protocols: IP protocol numbers kept (TCP only by default).
@@ -181,7 +181,7 @@ class ActivityConfig(_Frozen):
 
 
 class CorpusConfig(_Frozen):
-    """The i-DarkVec corpus (REFERENCE.md 3.2, 3.3, 7.6).
+    """The i-DarkVec corpus (docs/method.md 3.2, 3.3, 7.6).
 
     Attributes:
         variant: `per-port` (time-ordered senders per service, the default), `stream` (the authors' GNN-paper code:
@@ -197,10 +197,10 @@ class CorpusConfig(_Frozen):
 
 
 class GraphConfig(_Frozen):
-    """The daily bipartite host-port graph (REFERENCE.md 4.1-4.3, 7.6).
+    """The daily bipartite host-port graph (docs/method.md 4.1-4.3, 7.6).
 
     Attributes:
-        edges: `daily`: packets of the day per host-port pair (the fix of REFERENCE.md 7.1 item 1); `first_seen`:
+        edges: `daily`: packets of the day per host-port pair (the fix of docs/method.md 7.1 item 1); `first_seen`:
             the authors' parity mode, a host-port edge only on the first day of the calendar month it appears
             (repeated daily activity invisible to message passing; every earlier day of the month must exist).
         node_type_indicator: append a 38th feature, 1 for port nodes, 0 for hosts.
@@ -211,7 +211,7 @@ class GraphConfig(_Frozen):
 
 
 class W2VConfig(_Frozen):
-    """i-DarkVec Word2Vec hyper-parameters (REFERENCE.md 3.4, 7.6).
+    """i-DarkVec Word2Vec hyper-parameters (docs/method.md 3.4, 7.6).
 
     Attributes:
         size: embedding dimension e.
@@ -295,7 +295,7 @@ class OrchestrationConfig(_Frozen):
 
 
 class GnnConfig(_Frozen):
-    """The GCN family's embeddings (REFERENCE.md 4.4-4.7, 7.6; `darkembed.embed.gnn`).
+    """The GCN family's embeddings (docs/method.md 4.4-4.7, 7.6; `darkembed.embed.gnn`).
 
     Attributes:
         hidden: graph-convolution output sizes; the paper's 37 -> 1024 (ReLU) -> 512.
@@ -376,7 +376,7 @@ class ExperimentConfig(_Frozen):
         networks: the networks the backfill processes; None = the pairs' networks (`transfer`) or `network`
             (`knn`).
         sweep: a parameter swept across values, each a full backfill of the embeddings ([GNN] Fig. 4).
-        paper: reference numbers to print beside ours, `row -> column -> value` as printed in REFERENCE.md.
+        paper: reference numbers to print beside ours, `row -> column -> value` as printed in docs/method.md.
     """
 
     name: str
@@ -392,7 +392,7 @@ class ExperimentConfig(_Frozen):
 
 
 class SimulateConfig(_Frozen):
-    """The traffic simulator's world (see `darkembed.simulate` and DESIGN.md, "The simulator").
+    """The traffic simulator's world (see `darkembed.simulate` and docs/design.md, "The simulator").
 
     The networks it writes are the `networks` of the configuration (their names, kinds and /24 prefixes).
 
@@ -401,7 +401,7 @@ class SimulateConfig(_Frozen):
         start: first simulated day (UTC).
         days: number of days.
         scale: multiplier on the hosts of every class; 1.0 gives about 2 M packets and 7,500 active hosts
-            (at least 5 packets) per darknet-day, as REFERENCE.md section 6.6.
+            (at least 5 packets) per darknet-day, as docs/method.md section 6.6.
         seed: seed of every random draw; the same seed and config give byte-identical files.
         anchor_share: share of a darknet's active hosts that another darknet also sees on the same day
             (0.73 in [TNSM] Table I); scanner organisations that cover the whole Internet are always shared.
@@ -498,7 +498,7 @@ class ScannerListConfig(_Frozen):
 
 
 class FingerprintConfig(_Frozen):
-    """Per-host, per-day packet-count thresholds of the tool fingerprints (DATA.md section 5).
+    """Per-host, per-day packet-count thresholds of the tool fingerprints (docs/data-formats.md section 5).
 
     Attributes:
         mirai_min_packets: TCP SYNs with `tcp_seq == dst_ip` a host must send to be Mirai-like.
@@ -519,7 +519,7 @@ class FingerprintConfig(_Frozen):
 
 
 class HoneypotConfig(_Frozen):
-    """Labels derived from Cowrie logs ([TNSM] section VII-B, DATA.md section 3).
+    """Labels derived from Cowrie logs ([TNSM] section VII-B, docs/data-formats.md section 3).
 
     Attributes:
         bruteforce_more_than: a host with more than this many login attempts in the day is a brute-forcer.
@@ -596,7 +596,7 @@ AlignerKind = Literal["linear", "nonlinear", "procrustes"]
 
 
 class AdaptConfig(_Frozen):
-    """Explicit aligners from customer to provider space and the anchor sweep (REFERENCE.md 5.4, 5.5, 7.6).
+    """Explicit aligners from customer to provider space and the anchor sweep (docs/method.md 5.4, 5.5, 7.6).
 
     Attributes:
         methods: embedding methods whose pairs are evaluated (each must also be in `embed.methods`); a GNN
@@ -666,7 +666,7 @@ class AdaptConfig(_Frozen):
 
 
 class EvaluateConfig(_Frozen):
-    """Cross-validation and classifiers (REFERENCE.md 5.1-5.3, 7.3, 7.6).
+    """Cross-validation and classifiers (docs/method.md 5.1-5.3, 7.3, 7.6).
 
     Attributes:
         folds: stratified folds, consistent across networks (same IP, same fold).
@@ -708,7 +708,7 @@ class EvaluateConfig(_Frozen):
 
 
 class ClusterConfig(_Frozen):
-    """HDBSCAN on a network's host embeddings (REFERENCE.md 5.7, 7.6).
+    """HDBSCAN on a network's host embeddings (docs/method.md 5.7, 7.6).
 
     Attributes:
         min_cluster_size: HDBSCAN's smallest cluster.

@@ -1,4 +1,4 @@
-"""The i-DarkVec corpus: sentences of senders per destination service (REFERENCE.md 3.2, 3.3, 7.6).
+"""The i-DarkVec corpus: sentences of senders per destination service (docs/method.md 3.2, 3.3, 7.6).
 
 Reads: a day's `packets` partition (through `activity.active_packets`). Writes:
 `<root>/corpus/network=<net>/day=<d>/sentences.parquet` (service, chunk, tokens as list<uint32>) and

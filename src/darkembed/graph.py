@@ -1,4 +1,4 @@
-"""The daily bipartite host-port graph and its node features (REFERENCE.md 4.1-4.3, 7.6).
+"""The daily bipartite host-port graph and its node features (docs/method.md 4.1-4.3, 7.6).
 
 Reads: a day's `packets` partition (through `activity.active_packets`). Writes:
 `<root>/graph/network=<net>/day=<d>/{edges,hosts,ports}.parquet`.
@@ -6,8 +6,8 @@ Reads: a day's `packets` partition (through `activity.active_packets`). Writes:
 * Nodes: the day's active hosts (ids 0..H-1 in ascending address order) and its services (top ports plus the
   `other` bucket; ids 0..P-1 in ascending service key, `other` = -1 first). Ids are stable within a day.
 * Edges: (host, service, packets of the day) — per-day counts by default; `graph.edges: first_seen` is the
-  authors' parity mode (an edge only on the first day of the month it appears, REFERENCE.md 7.1 item 1).
-* Features: the 37 host and 37 port features of REFERENCE.md 4.3 (pandas semantics: sample std, empty
+  authors' parity mode (an edge only on the first day of the month it appears, docs/method.md 7.1 item 1).
+* Features: the 37 host and 37 port features of docs/method.md 4.3 (pandas semantics: sample std, empty
   statistics 0), stored raw; `to_pyg` normalises them per day and node type by the column maximum (0/0 -> 0).
 """
 
@@ -146,7 +146,7 @@ def build_graph(active: pl.LazyFrame) -> dict[str, pl.DataFrame]:
 
 
 def first_seen_edges(edges: pl.DataFrame, earlier: pl.DataFrame) -> pl.DataFrame:
-    """The authors' parity edges (REFERENCE.md 7.1 item 1): keep a (host, service) edge only on the first day of
+    """The authors' parity edges (docs/method.md 7.1 item 1): keep a (host, service) edge only on the first day of
     the month it appears; `earlier` holds the `src_ip`, `service` of the edges of the month's earlier days (their
     own first-seen edges, whose union is every pair seen so far). Nodes and features are not touched: a host that
     only repeats yesterday's ports keeps its features but has no edge.

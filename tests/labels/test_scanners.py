@@ -57,12 +57,12 @@ def test_openfilters_folder_counts_match_the_files():
                 v4_lines.append((org, text))
     lst = load_scanner_list(folder, "folder")
     assert lst.report.problems == []
-    assert lst.report.entries == len(v4_lines) == 18544  # DATA.md: 18,544 IPv4 prefixes
+    assert lst.report.entries == len(v4_lines) == 18544  # docs/data-formats.md: 18,544 IPv4 prefixes
     assert lst.report.ipv6_skipped == v6_lines
     unique = {(org, str(ipaddress.IPv4Network(t, strict=False))) for org, t in v4_lines}
     assert len(lst) == len(unique)
     assert lst.report.duplicates == len(v4_lines) - len(unique)
-    assert len({o for o, _ in v4_lines}) == 66  # DATA.md: 66 organisations
+    assert len({o for o, _ in v4_lines}) == 66  # docs/data-formats.md: 66 organisations
     assert set(lst.orgs) >= {o for o, _ in v4_lines}
     # every listed line is found back, with its organisation
     got = {
@@ -101,7 +101,7 @@ def test_rasterburn_ipset_counts_match_the_files():
     assert lst.report.entries == len(adds)
     assert len(lst) == len(set(adds))
     assert sorted(lst.orgs) == sorted(set(creates))
-    assert len(creates) == 39  # DATA.md: 39 organisations
+    assert len(creates) == 39  # docs/data-formats.md: 39 organisations
     # The combined restore file holds the same entries as the per-organisation files.
     combined = load_scanner_list(base / "acknowledged_scanners.ipset", "ipset")
 

@@ -1,6 +1,6 @@
 """Anchors: the hosts a provider and a customer network both see on a day, and stratified samples of them.
 
-Pure functions over in-memory arrays (REFERENCE.md 5.4): embeddings come as `(ips, X)` per network and day
+Pure functions over in-memory arrays (docs/method.md 5.4): embeddings come as `(ips, X)` per network and day
 (`ips` uint32 of shape (n,), `X` float32 of shape (n, e)), labels as a mapping or frame `src_ip -> label`
 (`unknown` = no label). Reads and writes no dataset; the adapt flow stores what it needs.
 """

@@ -1,4 +1,4 @@
-"""i-DarkVec: incremental skip-gram Word2Vec over the daily corpus (REFERENCE.md 3.4-3.6, 7.6).
+"""i-DarkVec: incremental skip-gram Word2Vec over the daily corpus (docs/method.md 3.4-3.6, 7.6).
 
 Reads: the day's `corpus.txt` (a gensim LineSentence file whose tokens are senders as decimal uint32). Writes:
 the model checkpoint that day d+1 continues from, and the embeddings of the hosts active that day.

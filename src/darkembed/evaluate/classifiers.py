@@ -1,4 +1,4 @@
-"""Host classifiers: the [TNSM] DNN and the [GNN] leave-one-out kNN (REFERENCE.md 5.1, 5.2, 7.6).
+"""Host classifiers: the [TNSM] DNN and the [GNN] leave-one-out kNN (docs/method.md 5.1, 5.2, 7.6).
 
 Both take embeddings `X` float32 (n, e) and labels as object arrays (n,) of strings, `unknown` = no label.
 Pure in-memory functions: no dataset is read or written here.
@@ -47,7 +47,7 @@ class DNNClassifier:
     """e -> 512 ReLU Dropout(.3) -> 256 ReLU Dropout(.3) -> |C| softmax; cross-entropy; Adam; best val loss.
 
     `unknown` hosts are dropped from training and validation; the classes are the labels left in the training
-    set, sorted. Inputs are used unscaled, without class weights (REFERENCE.md 7.6). The weights of the epoch with
+    set, sorted. Inputs are used unscaled, without class weights (docs/method.md 7.6). The weights of the epoch with
     the lowest validation loss are kept (the last epoch's when there is no validation host).
 
     Args:
@@ -340,7 +340,7 @@ def knn_loo(
     unknown: str = UNKNOWN,
     exact_max: int = KNN_EXACT_MAX,
 ) -> KnnResult:
-    """Leave-one-out kNN of one day ([GNN], REFERENCE.md 5.1 and 7.6).
+    """Leave-one-out kNN of one day ([GNN], docs/method.md 5.1 and 7.6).
 
     Classes with fewer than `min_class_size` hosts that day become `unknown`; all embeddings are standardised
     (`StandardScaler` over every host of the day); every labelled host is predicted by the majority of its `k`

@@ -1,4 +1,4 @@
-"""Consistent stratified folds over a provider and a customer network (REFERENCE.md 5.3, 7.3, 7.6).
+"""Consistent stratified folds over a provider and a customer network (docs/method.md 5.3, 7.3, 7.6).
 
 The folds are drawn once over the **union** of both networks' hosts, by address: `StratifiedKFold(n_folds,
 shuffle=True, random_state=seed)` stratified by label, so a host seen by both networks has the same fold in both.
@@ -7,7 +7,7 @@ from fold k): unlike the paper's "validate on provider fold k", model selection 
 vector and label of a host that is tested on the customer side.
 
 The label of a host of the union is the provider's when known, else the customer's (GT is assumed identical in
-both networks, REFERENCE.md 5.3; disagreements are counted and logged). `unknown` hosts are a stratum of their own:
+both networks, docs/method.md 5.3; disagreements are counted and logged). `unknown` hosts are a stratum of their own:
 they get folds too, because aligners train on every training-fold anchor, labelled or not.
 
 Classes with fewer than `min_class_size` hosts in the union (default `n_folds`, the least a class needs to appear

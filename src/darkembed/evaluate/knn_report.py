@@ -6,7 +6,7 @@ nothing (the flow logs, the CLI prints and `darkembed report` renders).
 Per day: the embeddings of the hosts active that day with their labels, classes with at most 10 hosts that day
 folded into `unknown`, every labelled host predicted by its 3 nearest other hosts (cosine, standardised), and
 per-class F1 over the classes present (`metrics.score`). Across days: mean and sample std (NaN-skipping), as the
-paper's table. Note REFERENCE.md 7.3: this is transductive (the other hosts' labels of the same day are used).
+paper's table. Note docs/method.md 7.3: this is transductive (the other hosts' labels of the same day are used).
 """
 
 from __future__ import annotations

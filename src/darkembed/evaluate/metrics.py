@@ -1,4 +1,4 @@
-"""Per-class and macro precision, recall and F1 (REFERENCE.md 5.1, 5.3, 7.6), and their mean/std over folds/days.
+"""Per-class and macro precision, recall and F1 (docs/method.md 5.1, 5.3, 7.6), and their mean/std over folds/days.
 
 `unknown` is never a target: hosts whose true label is `unknown` are left out, the classes scored are those
 present in `y_true`, and a prediction of `unknown` (or of any class absent from `y_true`) is a miss for the true

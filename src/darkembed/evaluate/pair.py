@@ -1,4 +1,4 @@
-"""One provider-customer pair on one day: every [TNSM] setting, clustering and knowledge gain (REFERENCE.md 5.3-5.7).
+"""One provider-customer pair on one day: every [TNSM] setting, clustering and knowledge gain (docs/method.md 5.3-5.7).
 
 Pure computation over `NetworkDay`s; the `adapt` task reads the partitions and writes what this returns.
 

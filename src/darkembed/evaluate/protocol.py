@@ -1,4 +1,4 @@
-"""The [TNSM] evaluation settings over embedding matrices (REFERENCE.md 5.3, 5.4, 5.6, 7.3, 7.6).
+"""The [TNSM] evaluation settings over embedding matrices (docs/method.md 5.3, 5.4, 5.6, 7.3, 7.6).
 
 Every setting runs the same consistent folds (`darkembed.evaluate.folds`): for test fold k the classifier trains
 on the provider's hosts of the other folds minus the validation hosts, selects its epoch on the validation hosts
@@ -10,7 +10,7 @@ on the provider's hosts of the other folds minus the validation hosts, selects i
 * `transfer`: the customer embeddings are already in provider space (canonical transfer): same as no adaptation.
 * `independent`: the customer trains and tests on its own embeddings and labels (the reference).
 
-`anchor_sweep` repeats `align` with stratified anchor samples (REFERENCE.md 5.4). Pure functions: nothing is read
+`anchor_sweep` repeats `align` with stratified anchor samples (docs/method.md 5.4). Pure functions: nothing is read
 or written; the flows store predictions and log metrics.
 """
 
@@ -454,7 +454,7 @@ def anchor_sweep(
     transfer_fn: Callable[[np.ndarray], NetworkDay] | None = None,
     device: str | None = None,
 ) -> pl.DataFrame:
-    """Macro scores of `align` (or of canonical `transfer`) with stratified anchor samples (REFERENCE.md 5.4).
+    """Macro scores of `align` (or of canonical `transfer`) with stratified anchor samples (docs/method.md 5.4).
 
     For each fraction (default `adapt.anchor_fractions`) draw `repeats` (default `adapt.anchor_repeats`)
     stratified samples of the anchors (by label, `unknown` a stratum; one sample at 100 %) and run `align` with

@@ -1,6 +1,6 @@
 """Import the research group's legacy text traces into the `packets` schema (compatibility import).
 
-Two formats (DATA.md section 2), gzip-compressed or not, space-separated, `-` for a missing value:
+Two formats (docs/data-formats.md section 2), gzip-compressed or not, space-separated, `-` for a missing value:
 
 * hourly `trace_YYYYMMDD_HH_MM_SS_MS.log.gz` with a header row: `ts ethtype src_ip src_port dst_ip dst_port proto
   pck_len tcp_flags mirai tcp_seq ttl t_mss t_win t_ts t_sack t_sackp`;

@@ -17,7 +17,7 @@ Source strings (the `source` column and the `sources` list, always in this order
     `scanner:<list name>`, `fingerprint:mirai`, `fingerprint:zmap`, `fingerprint:masscan`,
     `fingerprint:backscatter`, `honeypot:exploiter`, `honeypot:brute-forcer`, `honeypot:spammer`,
     `external:mirai`, `external:exploiter`, `external:brute-forcer`, `external:spammer`;
-    an `unknown` host's `source` is `none`. External labels (e.g. a spam blocklist, REFERENCE.md 7.6) come in
+    an `unknown` host's `source` is `none`. External labels (e.g. a spam blocklist, docs/method.md 7.6) come in
     through `label_day(..., external=...)`.
 """
 

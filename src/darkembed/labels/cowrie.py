@@ -1,4 +1,4 @@
-"""Cowrie JSON-lines logs and the honeypot labels derived from them (DATA.md section 3, [TNSM] section VII-B).
+"""Cowrie JSON-lines logs and the honeypot labels derived from them (docs/data-formats.md section 3, [TNSM] section VII-B).
 
 Reads `cowrie.json[.YYYY-MM-DD][.gz]` files (plain or gzip, detected by content); returns a polars frame of the
 events that labelling uses (schema `COWRIE_EVENTS`) and a `CowrieReport`. `honeypot_labels` turns a day of

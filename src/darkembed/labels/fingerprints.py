@@ -1,4 +1,4 @@
-"""Packet fingerprints per host and day (DATA.md section 5, REFERENCE.md section 1.4).
+"""Packet fingerprints per host and day (docs/data-formats.md section 5, docs/method.md section 1.4).
 
 Reads one day of the `packets` dataset (schema `PACKETS`, as a polars LazyFrame or DataFrame); returns one row
 per source host with its packet counts per fingerprint and the fingerprint flags after the per-host thresholds

@@ -1,4 +1,4 @@
-"""Acknowledged-scanner lists: loaders for the four formats of DATA.md section 4 and longest-prefix matching.
+"""Acknowledged-scanner lists: loaders for the four formats of docs/data-formats.md section 4 and longest-prefix matching.
 
 Reads list files only (no dataset); `darkembed.labels.assign` turns the matches into the `labels` dataset.
 

@@ -1,4 +1,4 @@
-"""Activity-pattern figures of a network-day (REFERENCE.md 5.9): who sends when, and to which ports.
+"""Activity-pattern figures of a network-day (docs/method.md 5.9): who sends when, and to which ports.
 
 Reads: the day's `packets` and `labels` partitions. Writes: a PNG (returned path).
 

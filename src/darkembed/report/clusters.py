@@ -1,6 +1,6 @@
 """The analyst's view of the clusters of unknown hosts: what they send, to which ports, and when.
 
-[TNSM] section VIII, REFERENCE.md 5.7 and 5.9: a mostly unknown cluster is a candidate new class, which an
+[TNSM] section VIII, docs/method.md 5.7 and 5.9: a mostly unknown cluster is a candidate new class, which an
 analyst names from its ports and activity pattern; Fig. 6a shows the noise hosts that alignment puts into
 clusters.
 

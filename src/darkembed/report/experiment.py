@@ -1,4 +1,4 @@
-"""The markdown report of a named experiment, from its tables (REFERENCE.md section 6 layouts).
+"""The markdown report of a named experiment, from its tables (docs/method.md section 6 layouts).
 
 Reads nothing itself: the experiments flow collects the tables from the `results` partitions (and the kNN scores)
 and logs them to MLflow as Parquet with `meta.json`; `render` turns the same inputs into markdown, whether they come

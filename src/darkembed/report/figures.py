@@ -39,7 +39,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
 
 
 def tsne_embedding(X: np.ndarray, *, perplexity: float = 30, seed: int = 15, n_jobs: int = 1) -> np.ndarray:
-    """2-D openTSNE map with cosine affinities ([TNSM] Fig. 6, REFERENCE.md 5.9 and 7.6).
+    """2-D openTSNE map with cosine affinities ([TNSM] Fig. 6, docs/method.md 5.9 and 7.6).
 
     Args:
         X: embeddings, float32 (n, e).

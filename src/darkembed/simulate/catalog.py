@@ -1,6 +1,6 @@
 """The simulated Internet population: classes, their targets at scale 1.0, ports, tools and address blocks.
 
-Targets are the daily averages of REFERENCE.md section 6.6 ([GNN] Table 2, one /24 darknet): active hosts (at least
+Targets are the daily averages of docs/method.md section 6.6 ([GNN] Table 2, one /24 darknet): active hosts (at least
 5 packets), distinct destination ports and packets per darknet-day. Netsystems has no published address block in
 the bundled source list and is left out; its share of traffic goes to nobody (the totals stay near 2 M packets).
 """
@@ -12,7 +12,7 @@ from importlib import resources
 
 import numpy as np
 
-# Tool fingerprints of the probes (DATA.md section 5).
+# Tool fingerprints of the probes (docs/data-formats.md section 5).
 # `none`: the host sends no TCP probes (backscatter, UDP and ICMP noise).
 TOOL_MIRAI, TOOL_ZMAP, TOOL_MASSCAN, TOOL_LINUX, TOOL_WINDOWS, TOOL_RAW, TOOL_NONE = range(7)
 TOOL_NAMES = ("mirai", "zmap", "masscan", "linux", "windows", "raw", "none")

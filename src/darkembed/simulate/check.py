@@ -381,7 +381,7 @@ def check_world(world: str | Path) -> CheckReport:
                 d["hosts"].append(float((counts[hm] >= 5).sum()))
                 d["ports"].append(float(len(ports)))
                 d["packets"].append(float(pm.sum()))
-            # fingerprints (DATA.md section 5)
+            # fingerprints (docs/data-formats.md section 5)
             syn = (protos == 6) & (cap["tcp_flags"] == 0x02)
             seq = cap["tcp_seq"]
             dst = cap["dst_ip"]

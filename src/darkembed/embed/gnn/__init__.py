@@ -1,4 +1,4 @@
-"""GCN, i-GCN, GCN-GRU and i-GCN-GRU host embeddings with link prediction (REFERENCE.md 4, 7.1, 7.6).
+"""GCN, i-GCN, GCN-GRU and i-GCN-GRU host embeddings with link prediction (docs/method.md 4, 7.1, 7.6).
 
 Reads daily graphs from `darkembed.graph.to_pyg`; writes checkpoints where the caller says. See `train` for the
 schedules and the fixes of the authors' bugs, `models` for the architectures, `sampling` for the adjacency and

@@ -1,4 +1,4 @@
-"""GCN encoder, the GCN and GCN-GRU embedders and the link-prediction head (REFERENCE.md 4.4, 4.5).
+"""GCN encoder, the GCN and GCN-GRU embedders and the link-prediction head (docs/method.md 4.4, 4.5).
 
 Shapes: a day has N nodes (H hosts then P ports); `F` input features (37, +1 with the node-type column), the
 stack `hidden` (1024, 512), embeddings `E` (128).
@@ -22,7 +22,7 @@ from darkembed.embed.gnn.sampling import Snapshot
 
 
 class GraphConv(nn.Module):
-    """`H' = Â (H W) + b` (REFERENCE.md 4.4); without `W` (in_dim None) `H' = Â H + b`.
+    """`H' = Â (H W) + b` (docs/method.md 4.4); without `W` (in_dim None) `H' = Â H + b`.
 
     `W` and `b` are initialised `U(-1/√out, 1/√out)` as the authors'. When `in < out` the product is computed as
     `(Â H) W`, the same value with the sparse product on the narrower side.
@@ -148,7 +148,7 @@ class LinkModel(nn.Module):
 
     def reset_parameters(self, gen: torch.Generator) -> None:
         """GCN layers as the authors'; Xavier-uniform Linear and GRU weights, zero biases (the intended
-        `_reset_weights`, REFERENCE.md 7.1 item 5); BatchNorm to identity."""
+        `_reset_weights`, docs/method.md 7.1 item 5); BatchNorm to identity."""
         self.encoder.reset_parameters(gen)
         for m in self.modules():
             if isinstance(m, nn.Linear):

@@ -2,9 +2,9 @@
 
 Reads: a PyG `Data` from `darkembed.graph.to_pyg` (hosts are nodes 0..H-1, ports H..N-1). Writes nothing.
 
-* `Â = D⁻¹(A + Aᵀ + I)` with packet-count weights over the day's nodes only (REFERENCE.md 4.2), stored as a CSR
+* `Â = D⁻¹(A + Aᵀ + I)` with packet-count weights over the day's nodes only (docs/method.md 4.2), stored as a CSR
   matrix with its transpose precomputed for the backward pass.
-* Negatives (REFERENCE.md 4.6, 7.1 item 6, 7.6): exactly `ns` per positive, uniform over active host x active port
+* Negatives (docs/method.md 4.6, 7.1 item 6, 7.6): exactly `ns` per positive, uniform over active host x active port
   pairs, never an existing edge, without repeats; vectorised rejection sampling until the count is exact.
 """
 
@@ -97,7 +97,7 @@ def node_keys(data) -> np.ndarray:
 def normalised_adjacency(
     edge_index: torch.Tensor, edge_weight: torch.Tensor | None, num_nodes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`Â = D⁻¹(A + Aᵀ + I)` and its transpose as CSR (N, N) float32 (REFERENCE.md 4.2).
+    """`Â = D⁻¹(A + Aᵀ + I)` and its transpose as CSR (N, N) float32 (docs/method.md 4.2).
 
     Args:
         edge_index: (2, M) int64, both directions of every edge already present (as `to_pyg` gives).

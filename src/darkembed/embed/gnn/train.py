@@ -1,10 +1,10 @@
-"""Training, inference and checkpoints of GCN, i-GCN, GCN-GRU and i-GCN-GRU (REFERENCE.md 4.5-4.7, 7.1, 7.6).
+"""Training, inference and checkpoints of GCN, i-GCN, GCN-GRU and i-GCN-GRU (docs/method.md 4.5-4.7, 7.1, 7.6).
 
 Reads: daily PyG graphs (`darkembed.graph.to_pyg`) and, to continue a chain, the previous day's checkpoint
 directory. Writes: `checkpoint.json` and `checkpoint.safetensors` into the directory the caller gives (`<root>/models/method=<m>/network=<net>/
 day=<d>/`): model, optimiser and vocabulary state, so that day d + 1 resumes from day d exactly.
 
-Schedules (REFERENCE.md 4.7 with the fixes of 7.1 and the defaults of 7.6):
+Schedules (docs/method.md 4.7 with the fixes of 7.1 and the defaults of 7.6):
 
 * `gcn`: a new model every day, at most `max_epochs` full-batch steps, early stopping (patience `patience`) on the
   loss of `val_fraction` of the day's edges held out from the loss *and* from message passing (the model never
@@ -14,7 +14,7 @@ Schedules (REFERENCE.md 4.7 with the fixes of 7.1 and the defaults of 7.6):
   target-day held-out edges), then frozen: `update` does nothing.
 * `igcngru`: every day `incremental_epochs_*` steps on the window [t-H, t] (shorter at the start of a chain).
 
-The fixes of REFERENCE.md 7.1: per-day edges come with the graph (item 1); the optimiser is created once per model
+The fixes of docs/method.md 7.1: per-day edges come with the graph (item 1); the optimiser is created once per model
 and always holds the live parameters, best weights are restored in place (item 2); the GRU window ends at the
 embedded day at training and inference (item 3); inference is `eval()` + `no_grad()` (item 4); Xavier init of
 Linear and GRU weights (item 5); exact negative counts (item 6).
