@@ -467,6 +467,10 @@ def _exit_now(code: int) -> None:
     joining task threads, which may be in the middle of minutes of work."""
     import atexit
 
+    # Libraries torn down mid-work log their shutdown (SQLAlchemy resetting pooled connections of a closed event
+    # loop, asyncio's pending tasks, handlers of closed streams): noise after a deliberate stop, not news.
+    logging.disable(logging.CRITICAL)
+    logging.raiseExceptions = False
     try:
         atexit._run_exitfuncs()
     finally:
