@@ -26,13 +26,27 @@ def test_the_transfer_table_has_a_legend_one_value_per_cell_and_the_paths(tracki
             pl.DataFrame({"source": ["mirai", "unexplained"], "hosts": hosts}).write_parquet(
                 w.tmp / f"knowledge_{space}.parquet"
             )
-    console = Console(width=250, record=True)
-    for r in demo_summary(cfg, DAY):
-        console.print(r)
-    text = console.export_text()
+    text, narrow = (_render(cfg, width) for width in (300, 80))
     for s in settings:
         assert f"{s}: {SETTING_LEGEND[s]}" in text
-    row = next(line for line in text.splitlines() if "darknet-a -> darknet-b" in line and "0.90" in line)
-    cells = [c.strip() for c in row.split("│")[1:-1]]
-    assert cells[1:] == ["0.10", "0.90", "0.50", "0.80", "30/100 (30%)", "60/100 (60%)", "45/100 (45%)"]
+    # the table itself fits a plain 80-column terminal with every name and value whole
+    table = [
+        [c.strip() for c in line.split("│")[1:-1]] for line in narrow.splitlines() if line.startswith("│")
+    ]
+    header = [
+        [c.strip() for c in line.split("┃")[1:-1]] for line in narrow.splitlines() if line.startswith("┃")
+    ]
+    assert ["setting", "darknet-a -> darknet-b"] in header
+    cells = {row[0]: row[1] for row in table if len(row) == 2}
+    assert [cells[s] for s in settings] == ["0.10", "0.90", "0.50", "0.80"]
+    assert [cells[f"explained ({sp})"] for sp in ("reference", "transfer", "align")] == [
+        "30/100 (30%)", "60/100 (60%)", "45/100 (45%)"
+    ]  # fmt: skip
     assert f"{part / 'summary.md'}" in text and f"{part / 'figures'}/" in text
+
+
+def _render(cfg, width: int) -> str:
+    console = Console(width=width, record=True)
+    for r in demo_summary(cfg, DAY):
+        console.print(r)
+    return console.export_text()

@@ -100,8 +100,9 @@ SPACE_LEGEND = {
 
 
 def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> list:
-    """The transfer table of one embedding method (macro F1 per setting; explained customer hosts per clustering
-    space, each in its own column), its legend, and where each pair's summary and figures are."""
+    """The transfer table of one embedding method (a row per setting with its macro F1 for each pair, then a row
+    per clustering space with the customer hosts it explains), its legend, and where each pair's summary and
+    figures are."""
     from rich.text import Text
 
     settings: list[str] = []
@@ -130,20 +131,18 @@ def _transfer_tables(cfg: Config, lay: Layout, day: dt.date, method: str) -> lis
         rows.append((f"{pair.provider} -> {pair.customer}", f1, cov, explained, part))
     if not rows:
         return []
+    # One row per setting and one column per pair: the table stays narrow enough for a terminal whatever the
+    # number of settings (a column per setting squeezed the pair names out at 80-160 columns).
     a = Table(title=f"transfer to the customer on {day} ({method}): 5-fold macro F1 per setting (closed world; in "
                     "brackets the coverage of the open-set answers), and customer hosts in clusters a label explains, "
                     "per clustering space")  # fmt: skip
-    a.add_column("provider -> customer")
+    a.add_column("setting", no_wrap=True)
+    for name, *_ in rows:
+        a.add_column(name, justify="right", no_wrap=True)
     for s in settings:
-        a.add_column(s, justify="right", no_wrap=True)
+        a.add_row(s, *[_f1_cell(f1, cov, s) for _, f1, cov, _, _ in rows])
     for space in spaces:
-        a.add_column(f"explained ({space})", justify="right", no_wrap=True)
-    for name, f1, cov, explained, _ in rows:
-        a.add_row(
-            name,
-            *[_f1_cell(f1, cov, s) for s in settings],
-            *[explained.get(space, "-") for space in spaces],
-        )
+        a.add_row(f"explained ({space})", *[explained.get(space, "-") for _, _, _, explained, _ in rows])
     legend = Text()
     for s in settings:
         legend.append(f"  {s}", style="bold").append(f": {SETTING_LEGEND.get(s, '')}\n")
