@@ -255,6 +255,59 @@ def test_gru_window_ends_at_the_embedded_day(days):
     assert not np.allclose(tr.embed([changed_old, days[1], days[2]])[1], base)
 
 
+def _reorder(data, seed: int):
+    """The same day with its hosts (among hosts) and ports (among ports) numbered in another order."""
+    from torch_geometric.data import Data
+
+    rng = np.random.default_rng(seed)
+    h, n = int(data.num_hosts), int(data.num_nodes)
+    old_of_new = np.concatenate([rng.permutation(h), h + rng.permutation(n - h)])
+    new_of_old = torch.from_numpy(np.argsort(old_of_new))
+    out = Data(
+        x=data.x[torch.from_numpy(old_of_new)],
+        edge_index=new_of_old[data.edge_index],
+        edge_weight=data.edge_weight,
+        num_nodes=n,
+    )
+    out.pos_edge_index = new_of_old[data.pos_edge_index]
+    out.num_hosts = h
+    out.host_ip = data.host_ip[torch.from_numpy(old_of_new[:h])]
+    out.service = data.service[torch.from_numpy(old_of_new[h:] - h)]
+    return out
+
+
+def test_gru_follows_each_host_across_the_window_whatever_the_node_order(days):
+    """Nodes are matched across the window's days by address and service, never by position: numbering an
+    earlier day's nodes otherwise leaves every host's embedding as it was, and giving two hosts each other's
+    history changes those two hosts and no other."""
+    tr = GnnTrainer("igcngru", True, CFG)  # history 2: window of 3 days
+    tr.update(days[:3])
+    ips, base = tr.embed(days[:3])
+    shuffled = [_reorder(days[0], 1), _reorder(days[1], 2), days[2]]
+    assert not np.array_equal(shuffled[0].host_ip.numpy(), days[0].host_ip.numpy())
+    ips2, x2 = tr.embed(shuffled)
+    assert np.array_equal(ips2, ips)
+    np.testing.assert_allclose(x2, base, rtol=1e-4, atol=1e-5)
+    # the target day renumbered too: the same embedding per host, in the target's own order
+    ips3, x3 = tr.embed([shuffled[0], shuffled[1], _reorder(days[2], 3)])
+    order = np.argsort(ips3)
+    assert np.array_equal(ips3[order], ips)
+    np.testing.assert_allclose(x3[order], base, rtol=1e-4, atol=1e-5)
+    # two hosts active on every day of the window swap their earlier days: only they change
+    both = np.intersect1d(np.intersect1d(days[0].host_ip.numpy(), days[1].host_ip.numpy()), ips)
+    a, b = both[0], both[-1]
+    swapped = []
+    for d in days[:2]:
+        d = _reorder(d, 0)
+        hip = d.host_ip.clone()
+        hip[d.host_ip == a], hip[d.host_ip == b] = b, a
+        d.host_ip = hip
+        swapped.append(d)
+    _, x4 = tr.embed([*swapped, days[2]])
+    moved = ~np.isclose(x4, base, rtol=1e-4, atol=1e-5).all(axis=1)
+    assert set(ips[moved].tolist()) == {int(a), int(b)}
+
+
 def test_gcngru_fit_then_frozen(days):
     tr = GnnTrainer("gcngru", True, CFG)
     with pytest.raises(RuntimeError, match="fit"):
