@@ -688,6 +688,9 @@ class EvaluateConfig(_Frozen):
         abstain_calibration: whose validation hosts (of the training folds) set the thresholds: `customer` = the
             customer's labelled ones, mapped as its test hosts are (they carry the alignment's shift); `provider`
             = the classifier's own validation hosts (in its space, no shift).
+        abstain_score: the confidence: `neighbour` = the background-relative neighbour score; `gate` = the
+            log-odds of a known-vs-unknown gate trained on the reference network's training hosts (labelled vs
+            unlabelled; docs/open-set.md).
     """
 
     folds: int = Field(default=5, ge=2)
@@ -705,6 +708,7 @@ class EvaluateConfig(_Frozen):
     abstain_k: int = Field(default=10, ge=1)
     abstain_quantile: float = Field(default=0.05, ge=0, lt=1)
     abstain_calibration: Literal["customer", "provider"] = "customer"
+    abstain_score: Literal["neighbour", "gate"] = "neighbour"
 
 
 class ClusterConfig(_Frozen):

@@ -5,6 +5,7 @@ import pytest
 
 from darkembed.config import EvaluateConfig
 from darkembed.evaluate.abstain import (
+    GateScore,
     NeighbourScore,
     class_thresholds,
     fit_abstainer,
@@ -74,9 +75,12 @@ def test_score_prefers_hosts_near_the_labelled_ones():
         NeighbourScore(np.zeros((0, 8)), bg)
 
 
-def test_abstains_on_the_background_and_answers_the_known(world):
+@pytest.mark.parametrize("score", ["neighbour", "gate"])
+def test_abstains_on_the_background_and_answers_the_known(world, score):
     provider, customer, truth, folds, clfs = world
-    res = no_adaptation(provider, customer, folds, CFG, classifiers=clfs)
+    res = no_adaptation(
+        provider, customer, folds, CFG.model_copy(update={"abstain_score": score}), classifiers=clfs
+    )
     preds = res.predictions()
     assert {"confidence", "answer"} <= set(preds.columns)
     true_of = dict(zip(customer.ips.tolist(), truth.tolist(), strict=True))
@@ -103,10 +107,12 @@ def test_abstention_leaves_the_closed_world_scores_alone(world):
     assert off.open_set() == {} and "answer" not in off.predictions().columns
 
 
-def test_thresholds_never_see_the_test_fold(world):
+@pytest.mark.parametrize("score", ["neighbour", "gate"])
+def test_thresholds_never_see_the_test_fold(world, score):
     provider, _, _, folds, clfs = world
     k = 2
-    before = fold_abstainer(provider, folds, k, clfs[k], CFG)
+    cfg = CFG.model_copy(update={"abstain_score": score})
+    before = fold_abstainer(provider, folds, k, clfs[k], cfg)
     test = folds.split(k, provider.ips).test
     rng = np.random.default_rng(1)
     X = provider.X.copy()
@@ -114,7 +120,7 @@ def test_thresholds_never_see_the_test_fold(world):
     labels = provider.labels.copy()
     labels[test] = np.where(labels[test] == "unknown", "mirai", "unknown")
     changed = NetworkDay(provider.ips, X, labels)
-    after = fold_abstainer(changed, folds, k, clfs[k], CFG)
+    after = fold_abstainer(changed, folds, k, clfs[k], cfg)
     assert after is not before
     assert after.thresholds == before.thresholds and after.default == before.default
     probe = provider.X[~test][:50]
@@ -122,7 +128,7 @@ def test_thresholds_never_see_the_test_fold(world):
     # and the validation hosts do set them
     val = folds.split(k, provider.ips).val
     X[val] += 3.0
-    moved = fold_abstainer(NetworkDay(provider.ips, X, labels), folds, k, clfs[k], CFG)
+    moved = fold_abstainer(NetworkDay(provider.ips, X, labels), folds, k, clfs[k], cfg)
     assert moved.thresholds != before.thresholds
 
 
@@ -141,11 +147,12 @@ def test_fit_abstainer_needs_labelled_hosts():
         fit_abstainer(np.zeros((3, 4)), np.array(["unknown"] * 3), np.zeros((0, 4)), np.zeros(0), np.zeros(0))
 
 
-def test_customer_calibrated_thresholds_never_see_the_test_fold(world):
+@pytest.mark.parametrize("score", ["neighbour", "gate"])
+def test_customer_calibrated_thresholds_never_see_the_test_fold(world, score):
     """With `abstain_calibration: customer` the thresholds come from the customer's validation hosts: changing
     every vector and label of the customer's test fold k leaves fold k's thresholds as they were."""
     provider, customer, _, folds, clfs = world
-    cfg = CFG.model_copy(update={"abstain_calibration": "customer"})
+    cfg = CFG.model_copy(update={"abstain_calibration": "customer", "abstain_score": score})
     before = no_adaptation(provider, customer, folds, cfg, classifiers=clfs)
     k = 1
     test = folds.split(k, customer.ips).test
@@ -166,3 +173,23 @@ def test_customer_calibrated_thresholds_never_see_the_test_fold(world):
         provider, NetworkDay(customer.ips, X2, customer.labels), folds, cfg, classifiers=clfs
     )
     assert moved.folds[k].thresholds != before.folds[k].thresholds
+
+
+def test_gate_learns_known_from_the_labelled_and_unknown_from_the_background():
+    rng = np.random.default_rng(3)
+    lab = rng.normal(size=(80, 8)) + np.r_[5, np.zeros(7)]
+    bg = rng.normal(size=(80, 8)) + np.r_[0, 5, np.zeros(6)]
+    g = GateScore(lab, bg, k=5)
+    near_lab = g(rng.normal(size=(20, 8)) + np.r_[5, np.zeros(7)])
+    near_bg = g(rng.normal(size=(20, 8)) + np.r_[0, 5, np.zeros(6)])
+    assert (near_lab > 0).all() and (near_bg < 0).all()  # log-odds of "known"
+    # a training host is left out of its own neighbours: its distance features are those of a new host there
+    without = NeighbourScore(lab[1:], bg, k=5).log_distances(lab[:1])
+    np.testing.assert_allclose(g.neighbours.log_distances(lab[:1], np.ones(1, bool)), without, rtol=1e-5)
+    without = NeighbourScore(lab, bg[1:], k=5).log_distances(bg[:1])
+    np.testing.assert_allclose(g.neighbours.log_distances(bg[:1], np.zeros(1, bool)), without, rtol=1e-5)
+    with pytest.raises(ValueError, match="no unlabelled training host"):
+        GateScore(lab, np.zeros((0, 8)))
+    y = np.r_[np.full(80, "a", object), np.full(80, "unknown", object)]
+    with pytest.raises(ValueError, match="abstention score must be"):
+        fit_abstainer(np.r_[lab, bg], y, lab[:5], y[:5], y[:5], score="softmax")

@@ -66,9 +66,41 @@ class NeighbourScore:
         return NearestNeighbors(n_neighbors=min(self.k, len(X)), metric="cosine").fit(_unit(X))
 
     @staticmethod
-    def _mean_distance(index: NearestNeighbors, X: np.ndarray) -> np.ndarray:
-        d, _ = index.kneighbors(_unit(X))
+    def _mean_distance(index: NearestNeighbors, X: np.ndarray, skip_self: bool = False) -> np.ndarray:
+        if not skip_self:
+            d, _ = index.kneighbors(_unit(X))
+        else:  # the row is itself in the index: its nearest neighbour (itself) is dropped
+            n = min(index.n_neighbors + 1, index.n_samples_fit_)
+            d, _ = index.kneighbors(_unit(X), n_neighbors=n)
+            d = d[:, 1:] if n > 1 else d
         return np.maximum(d.mean(1), _EPS)
+
+    def log_distances(self, X: np.ndarray, in_labelled: np.ndarray | None = None) -> np.ndarray:
+        """`(log d_lab, log d_bg)` per row of `X`, float64 (n, 2) (`d_bg` = `d_lab` without a background).
+
+        Args:
+            X: vectors (n, e).
+            in_labelled: for rows that are themselves training hosts, True = in the labelled set, False = in the
+                background (each is left out of its own neighbours); None = new hosts.
+        """
+        out = np.zeros((len(X), 2))
+        if len(X) == 0:
+            return out
+        masks = [(np.ones(len(X), bool), False)] if in_labelled is None else [
+            (np.asarray(in_labelled, bool), True), (~np.asarray(in_labelled, bool), False)]  # fmt: skip
+        for rows, lab_self in masks:
+            if not rows.any():
+                continue
+            out[rows, 0] = np.log(
+                self._mean_distance(self._lab, X[rows], skip_self=lab_self and in_labelled is not None)
+            )
+            bg_self = in_labelled is not None and not lab_self
+            out[rows, 1] = (
+                np.log(self._mean_distance(self._bg, X[rows], skip_self=bg_self))
+                if self._bg is not None
+                else out[rows, 0]
+            )
+        return out
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """Confidence per row of `X` (n, e), float64 (n,); higher = more like the labelled hosts."""
@@ -80,18 +112,58 @@ class NeighbourScore:
         return score
 
 
+class GateScore:
+    """The probability that a host is of a known class, from a gate trained on one reference network's training
+    hosts: labelled = known, unlabelled (the background) = unknown (docs/open-set.md, "The gate").
+
+    The gate is a logistic regression on the unit embedding and the neighbour score's two log distances (each
+    training host's computed without itself); the confidence is its log-odds of "known". The closed-world
+    classifier is not touched.
+
+    Args:
+        X_labelled: embeddings of the labelled training hosts, float32 (n_l, e).
+        X_background: embeddings of the unlabelled training hosts, float32 (n_b, e); at least one.
+        k: neighbours of the distance features.
+        C: inverse L2 strength of the logistic regression.
+    """
+
+    def __init__(self, X_labelled: np.ndarray, X_background: np.ndarray, k: int = 10, C: float = 1.0) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        if X_background is None or len(X_background) == 0:
+            raise ValueError("abstention gate: no unlabelled training host to learn 'unknown' from")
+        self.neighbours = NeighbourScore(X_labelled, X_background, k=k)
+        X = np.concatenate([np.asarray(X_labelled), np.asarray(X_background)])
+        known = np.r_[np.ones(len(X_labelled), bool), np.zeros(len(X_background), bool)]
+        self._model = make_pipeline(
+            StandardScaler(), LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+        )
+        self._model.fit(self._features(X, known), known)
+
+    def _features(self, X: np.ndarray, in_labelled: np.ndarray | None = None) -> np.ndarray:
+        return np.hstack([self.neighbours.log_distances(X, in_labelled), _unit(X)])
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds of "known" per row of `X` (n, e), float64 (n,)."""
+        if len(X) == 0:
+            return np.zeros(0)
+        return np.asarray(self._model.decision_function(self._features(np.asarray(X))), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Abstainer:
     """A fitted confidence and its per-class thresholds for one fold.
 
     Attributes:
-        score: the confidence function (`NeighbourScore`).
+        score: the confidence function (`NeighbourScore` or `GateScore`).
         thresholds: predicted class -> lowest confidence answered.
         default: threshold of a class without correct validation host (the pooled one; `-inf`: answered).
         unknown: the abstention answer.
     """
 
-    score: NeighbourScore
+    score: NeighbourScore | GateScore
     thresholds: dict[str, float]
     default: float
     unknown: str = UNKNOWN
@@ -157,6 +229,7 @@ def fit_abstainer(
     k: int = 10,
     quantile: float = 0.05,
     unknown: str = UNKNOWN,
+    score: str = "neighbour",
 ) -> Abstainer:
     """The abstainer of one fold from the reference network's training and validation hosts only.
 
@@ -168,12 +241,19 @@ def fit_abstainer(
         pred_val: the fold's classifier's predictions on `X_val`, (v,).
         k: neighbours of the score.
         quantile: share of correct validation answers per class left below the threshold.
+        score: the confidence, `neighbour` (`NeighbourScore`) or `gate` (`GateScore`).
     """
     y_train = np.asarray(y_train).astype(str)
     lab = y_train != unknown
-    score = NeighbourScore(np.asarray(X_train)[lab], np.asarray(X_train)[~lab], k=k)
-    thresholds, default = class_thresholds(score(X_val), y_val, pred_val, quantile, unknown)
-    return Abstainer(score, thresholds, default, unknown)
+    X_train = np.asarray(X_train)
+    if score == "neighbour":
+        conf: NeighbourScore | GateScore = NeighbourScore(X_train[lab], X_train[~lab], k=k)
+    elif score == "gate":
+        conf = GateScore(X_train[lab], X_train[~lab], k=k)
+    else:
+        raise ValueError(f"abstention score must be 'neighbour' or 'gate', got {score!r}")
+    thresholds, default = class_thresholds(conf(X_val), y_val, pred_val, quantile, unknown)
+    return Abstainer(conf, thresholds, default, unknown)
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ def fold_abstainer(
     training folds only: the neighbours are `reference`'s training hosts; the thresholds come from `calibration`
     (validation vectors as the classifier sees them, and their labels) or, without it, from `reference`'s
     validation hosts. No host of fold `k` is read. The reference-calibrated abstainer is cached per classifier."""
-    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile)
+    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile, cfg.abstain_score)
     if classifier in _ABSTAINERS and _ABSTAINERS[classifier][0] == key:
         base = _ABSTAINERS[classifier][1]
     else:
@@ -228,7 +228,8 @@ def fold_abstainer(
         X_val = reference.X[val]
         pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
         base = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
-                             k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown)  # fmt: skip
+                             k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown,
+                             score=cfg.abstain_score)  # fmt: skip
         _ABSTAINERS[classifier] = (key, base)
     if calibration is None or calibration[0].shape[0] == 0:
         return base
