@@ -1,3 +1,4 @@
+import contextlib
 import json
 import multiprocessing as mp
 
@@ -65,19 +66,29 @@ def _hold(path, started, release):
         release.wait(20)
 
 
-def test_second_writer_of_the_same_partition_is_refused(tmp_path):
-    part = Layout(tmp_path).packets("net", "2023-01-01")
+@contextlib.contextmanager
+def _held_by_another_process(part):
+    """A forked process writing `part` (holding its lock) until the block ends."""
     ctx = mp.get_context("fork")
     started, release = ctx.Event(), ctx.Event()
     p = ctx.Process(target=_hold, args=(part, started, release))
     p.start()
     try:
         assert started.wait(20)
-        with pytest.raises(PartitionBusyError, match="another run"), write_partition(part, dataset="packets"):
-            pass
+        yield
     finally:
         release.set()
         p.join(20)
+
+
+def test_second_writer_of_the_same_partition_is_refused(tmp_path):
+    part = Layout(tmp_path).packets("net", "2023-01-01")
+    with (
+        _held_by_another_process(part),
+        pytest.raises(PartitionBusyError, match="another run"),
+        write_partition(part, dataset="packets"),
+    ):
+        pass
     assert read_manifest(part)["rows"] == 1
 
 
@@ -237,17 +248,12 @@ def test_a_reader_holds_the_version_it_continues_from(tmp_path):
         write_partition(part, dataset="models"),
     ):
         pass
-    ctx = mp.get_context("fork")
-    started, release = ctx.Event(), ctx.Event()
-    p = ctx.Process(target=_hold, args=(part, started, release))
-    p.start()
-    try:
-        assert started.wait(20)
-        with pytest.raises(PartitionBusyError, match="writing this partition now"), reading(part):
-            pass
-    finally:
-        release.set()
-        p.join(20)
+    with (
+        _held_by_another_process(part),
+        pytest.raises(PartitionBusyError, match="writing this partition now"),
+        reading(part),
+    ):
+        pass
 
 
 def test_a_folder_input_is_compared_by_its_files(tmp_path):
