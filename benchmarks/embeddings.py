@@ -39,7 +39,8 @@ def main() -> None:
     from darkembed.ingest import ingest_day
     from darkembed.layout import Layout
     from darkembed.simulate import simulate
-    from tasks.corpus import CORPUS_FILE, build_corpus
+    from darkembed.stages.read import CORPUS_FILE
+    from tasks.corpus import build_corpus
     from tasks.embed import embed_gnn
     from tasks.graph import build_graph
     from tasks.ingest import day_files

@@ -137,7 +137,7 @@ def child(stage: str, cfg_path: str, threads: int) -> None:
             info.setdefault("parts", {})[f"{p}~{c}"] = {k: round(v, 1) for k, v in res["seconds"].items()}
     elif stage == "tsne":
         from darkembed.report.figures import tsne_embedding
-        from tasks.adapt import load_network_day
+        from darkembed.stages.read import load_network_day
 
         for _, c in PAIRS[:1]:  # one map per customer-day: the aligned customer hosts
             cust, _ = load_network_day(cfg, "idarkvec", c, day)

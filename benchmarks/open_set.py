@@ -23,7 +23,7 @@ from darkembed.config import load_config
 from darkembed.evaluate.abstain import forced_share
 from darkembed.evaluate.pair import evaluate_pair
 from darkembed.evaluate.protocol import NetworkDay
-from tasks.adapt import load_network_day
+from darkembed.stages.read import load_network_day
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
         from darkembed.adapt.anchors import find_anchors
         from darkembed.embed.w2v import IDarkVec, seed_from_provider
         from darkembed.layout import Layout
-        from tasks.corpus import CORPUS_FILE
+        from darkembed.stages.read import CORPUS_FILE
 
         lay = Layout(cfg.data_path)
         model = IDarkVec.load(lay.models(args.method, args.provider, day), cfg.w2v)

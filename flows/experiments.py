@@ -24,12 +24,13 @@ from darkembed.config import Config, load_config
 from darkembed.evaluate.knn_report import knn_table
 from darkembed.layout import Layout
 from darkembed.report.experiment import ExperimentTables, headline_metrics, render, write_tables
+from darkembed.stages.read import pair_name
 from darkembed.store import is_complete, read_manifest
 from flows.catalog import EXPERIMENTS, experiment_names
 from flows.common import flow_tags
 from flows.nightly import backfill
 from flows.transfer import log_adapt
-from tasks.adapt import adapt_pair, pair_name
+from tasks.adapt import adapt_pair
 
 
 def resolve_experiment(

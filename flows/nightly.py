@@ -20,6 +20,7 @@ from darkembed.config import Config
 from darkembed.embed.chain import chain_start, is_chained, resume_from
 from darkembed.layout import Layout
 from darkembed.lineage import partition_stale
+from darkembed.stages.read import pair_name
 from darkembed.store import read_manifest, sweep_debris
 from darkembed.torchutil import set_threads
 from flows.common import (
@@ -34,7 +35,7 @@ from flows.common import (
 from flows.embed import embed_flow
 from flows.ingest import log_ingest_result, submit_ingest
 from flows.transfer import log_adapt
-from tasks.adapt import adapt_pair, pair_name
+from tasks.adapt import adapt_pair
 from tasks.corpus import build_corpus
 from tasks.evaluate import knn_day
 from tasks.graph import build_graph

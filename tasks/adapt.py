@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -31,45 +30,12 @@ from darkembed.evaluate.protocol import NetworkDay, anchor_sweep, fit_aligner, s
 from darkembed.layout import Layout
 from darkembed.report.clusters import cluster_activity_figures, cluster_profiles, noise_reassigned_figure
 from darkembed.report.figures import anchor_curve, confusion_plot, f1_bars, tsne_embedding, tsne_scatter
-from darkembed.schemas import embeddings_arrays, embeddings_table
-from darkembed.store import read_manifest, write_partition
+from darkembed.schemas import embeddings_table
+from darkembed.stages.read import CORPUS_FILE, load_network_day, packets_lazy, pair_name
+from darkembed.store import write_partition
 from darkembed.torchutil import set_default_device
-from tasks.common import packets_lazy
-from tasks.corpus import CORPUS_FILE
 
 log = logging.getLogger(__name__)
-
-#: Label sources a customer darknet knows by itself; honeypot-derived labels come from the provider.
-OWN_SOURCE_PREFIXES = ("scanner:", "fingerprint:", "external:")
-
-
-def pair_name(provider: str, customer: str) -> str:
-    return f"{provider}~{customer}"
-
-
-def load_network_day(
-    config: Config, method: str, network: str, day: dt.date
-) -> tuple[NetworkDay, np.ndarray]:
-    """Embeddings of the day's active hosts with their labels, and what the network knows by itself."""
-    lay = Layout(config.data_path)
-    part = lay.embeddings(method, network, day)
-    read_manifest(part)
-    ips, X = embeddings_arrays(pq.read_table(part / "embeddings.parquet"))
-    labels = pl.read_parquet(
-        lay.labels(network, day) / "labels.parquet", columns=["src_ip", "label", "source"]
-    )
-    frame = pl.DataFrame({"src_ip": ips}).join(labels, on="src_ip", how="left", maintain_order="left")
-    frame = frame.with_columns(pl.col("label").fill_null("unknown"), pl.col("source").fill_null("none"))
-    own_source = pl.col("source").str.contains(
-        "^(" + "|".join(p.rstrip(":") for p in OWN_SOURCE_PREFIXES) + "):"
-    )
-    own = (
-        frame.select(pl.when(own_source).then(pl.col("label")).otherwise(pl.lit("unknown")))
-        .to_series()
-        .to_numpy()
-    )
-    return NetworkDay.of(ips, X, frame["label"].to_numpy()), own.astype(object)
-
 
 def draw_tsne(config: Config, last_day: bool) -> bool:
     """Whether the adapt stage draws its t-SNE maps (`report.tsne`): `always`, `never`, or on the `last` day of a
@@ -119,7 +85,8 @@ def adapt_pair(
     extra = {}
     if method != "idarkvec":
         from darkembed.embed.gnn import INDUCTIVE_METHOD, GnnTrainer, embed_inductive
-        from tasks.embed import day_graphs, parse_gnn_method
+        from darkembed.stages.read import day_graphs
+        from tasks.embed import parse_gnn_method
 
         base, features = parse_gnn_method(method)
         if (

@@ -11,10 +11,8 @@ from darkembed.config import Config
 from darkembed.corpus import CORPUS, write_line_sentences
 from darkembed.corpus import build_corpus as _build_corpus
 from darkembed.layout import Layout
+from darkembed.stages.read import CORPUS_FILE, active_lazy
 from darkembed.store import write_partition
-from tasks.common import active_lazy
-
-CORPUS_FILE = "corpus.txt"
 
 
 @task(name="corpus", task_run_name="corpus[{network}/{day}]", cache_policy=NO_CACHE)

@@ -14,8 +14,8 @@ from darkembed.embed.chain import chain_record, chain_start, continue_chain
 from darkembed.embed.w2v import IDarkVec
 from darkembed.layout import Layout
 from darkembed.schemas import embeddings_table
+from darkembed.stages.read import CORPUS_FILE, day_graphs
 from darkembed.store import is_complete, read_manifest, write_partition
-from tasks.corpus import CORPUS_FILE
 
 
 @task(name="embed-idarkvec", task_run_name="idarkvec[{network}/{day}]", cache_policy=NO_CACHE, tags=["embed"])
@@ -86,23 +86,6 @@ def parse_gnn_method(name: str) -> tuple[str, bool]:
     if base not in ("gcn", "igcn", "gcngru", "igcngru") or suffix not in ("", "nofeat"):
         raise ValueError(f"unknown GNN method {name!r}; known: {', '.join(GNN_METHODS)}")
     return base, suffix != "nofeat"
-
-
-def day_graphs(config: Config, network: str, day: dt.date, days: int, features: bool) -> list:
-    """PyG graphs of the `days` days ending at `day` that have a complete graph partition (oldest first)."""
-    from darkembed.graph import to_pyg
-    from darkembed.store import is_complete
-
-    lay = Layout(config.data_path)
-    out = []
-    for back in range(days - 1, -1, -1):
-        d = day - dt.timedelta(days=back)
-        part = lay.graph(network, d)
-        if is_complete(part):
-            out.append(to_pyg(part, features=features, node_type_indicator=config.graph.node_type_indicator))
-        elif back == 0:
-            read_manifest(part)  # raises: the day's own graph is required
-    return out
 
 
 def _chain_length(lay: Layout, method: str, network: str, day: dt.date, start: dt.date) -> int:

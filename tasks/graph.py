@@ -13,8 +13,8 @@ from darkembed.embed.chain import ChainGapError
 from darkembed.graph import EDGES, HOSTS, PORTS, first_seen_edges
 from darkembed.graph import build_graph as _build_graph
 from darkembed.layout import Layout
+from darkembed.stages.read import active_lazy
 from darkembed.store import is_complete, read_manifest, write_partition
-from tasks.common import active_lazy
 
 
 @task(name="graph", task_run_name="graph[{network}/{day}]", cache_policy=NO_CACHE)

@@ -14,8 +14,8 @@ from darkembed.labels import labels_table, load_scanner_lists, read_cowrie
 from darkembed.labels.cowrie import find_cowrie_logs
 from darkembed.layout import Layout
 from darkembed.schemas import LABELS
+from darkembed.stages.read import active_lazy, packets_lazy
 from darkembed.store import write_partition
-from tasks.common import active_lazy, packets_lazy
 
 log = logging.getLogger(__name__)
 

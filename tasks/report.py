@@ -11,8 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from darkembed.config import Config
 from darkembed.layout import Layout
 from darkembed.report.activity import activity_figure, activity_frame
+from darkembed.stages.read import packets_lazy
 from darkembed.store import write_partition
-from tasks.common import packets_lazy
 
 
 @task(name="report-activity", task_run_name="activity[{network}/{day}]", cache_policy=NO_CACHE)

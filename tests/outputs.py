@@ -1,0 +1,135 @@
+"""Content digests of a data root's partitions, to show that a change of code leaves the outputs as they were.
+
+    python -m tests.outputs snapshot ROOT OUT.json          # every data file's content digest
+    python -m tests.outputs compare BEFORE.json AFTER.json   # exit 1 and list the differences
+
+A Parquet file is digested by its schema and its column values (not its bytes: the writer's metadata would differ
+with nothing else changed); JSON manifests by their stable fields (not the timestamps, the absolute paths or the
+code version); figures are left out (matplotlib embeds dates); every other file by its bytes. Exact digests: for a
+before/after comparison on one machine. `discrete_digests` digests only what does not depend on floating-point
+arithmetic (the feature stages' tables, and the host lists, row counts and columns of the trained stages), the
+part a golden file can pin across machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Manifest fields that say how a partition was made, not what it holds.
+_VOLATILE = {"created_at", "code", "inputs", "partition"}
+#: Stages whose tables contain no float computed by training or evaluation (exact on any machine).
+EXACT_STAGES = ("packets", "labels", "corpus", "graph")
+
+
+def _value(v):
+    """A float to 10 significant digits (a sum's last bits depend on the order of its terms), else as is."""
+    return float(f"{v:.10g}") if isinstance(v, float) else v
+
+
+def _table_digest_stable(t: pa.Table) -> str:
+    """Digest of the values (buffer layout independent), leaving out timings (columns named `*seconds*`, rows
+    whose `metric` is `seconds`)."""
+    h = hashlib.sha256(str(t.schema.remove_metadata()).encode())
+    data = {c: v for c, v in t.to_pydict().items() if "seconds" not in c}
+    if "metric" in data:
+        keep = [i for i, m in enumerate(data["metric"]) if m != "seconds"]
+        data = {c: [v[i] for i in keep] for c, v in data.items()}
+    data = {c: [_value(x) for x in v] for c, v in data.items()}
+    h.update(json.dumps(data, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _markdown_digest(text: str) -> str:
+    """Digest of a markdown file without its timing columns (table headers starting `s/`)."""
+    out, drop = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = line.split("|")
+            if any(c.strip().startswith("s/") for c in cells):
+                drop = [i for i, c in enumerate(cells) if c.strip().startswith("s/")]
+            line = "|".join(c for i, c in enumerate(cells) if i not in drop)
+        else:
+            drop = []
+        out.append(line)
+    return hashlib.sha256("\n".join(out).encode()).hexdigest()
+
+
+def _manifest_digest(path: Path) -> str:
+    m = json.loads(path.read_text())
+    keep = {k: v for k, v in m.items() if k not in _VOLATILE}
+    if isinstance(keep.get("extra"), dict):
+        keep["extra"] = {k: v for k, v in keep["extra"].items() if k != "continues"}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _files(root: Path):
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if not p.is_file() or rel.startswith((".tmp", "keys/")) or "/." in f"/{rel}" or p.suffix == ".png":
+            continue
+        yield rel, p
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every data file under `root` (relative path) with the digest of its content."""
+    out = {}
+    for rel, p in _files(root):
+        if p.suffix == ".parquet":
+            out[rel] = _table_digest_stable(pq.read_table(p))
+        elif p.name == "_manifest.json":
+            out[rel] = _manifest_digest(p)
+        elif p.suffix == ".md":
+            out[rel] = _markdown_digest(p.read_text())
+        elif p.suffix in (".json", ".pem", ".pub", ".sig"):
+            continue  # bundle manifests carry signatures and times; their tensors are compared below
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def discrete_digests(root: Path) -> dict[str, str]:
+    """The machine-independent part: exact stages in full, other tables by row count, columns and host list."""
+    out = {}
+    for rel, p in _files(root):
+        if p.suffix != ".parquet":
+            continue
+        if rel.split("/", 1)[0] in EXACT_STAGES:
+            out[rel] = _table_digest_stable(pq.read_table(p))
+        elif rel.split("/", 1)[0] in ("embeddings",):
+            t = pq.read_table(p)
+            hosts = t.column("src_ip").to_pylist() if "src_ip" in t.column_names else []
+            out[rel] = hashlib.sha256(json.dumps([t.num_rows, t.column_names, hosts]).encode()).hexdigest()
+    return out
+
+
+def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The differences, one line each (empty when the two snapshots are equal)."""
+    lines = [f"missing after: {k}" for k in sorted(before.keys() - after.keys())]
+    lines += [f"new after: {k}" for k in sorted(after.keys() - before.keys())]
+    lines += [f"differs: {k}" for k in sorted(before.keys() & after.keys()) if before[k] != after[k]]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "snapshot":
+        snap = snapshot(Path(argv[1]))
+        Path(argv[2]).write_text(json.dumps(snap, indent=1, sort_keys=True) + "\n")
+        print(f"{len(snap)} files digested -> {argv[2]}")
+        return 0
+    if len(argv) == 3 and argv[0] == "compare":
+        a, b = (json.loads(Path(x).read_text()) for x in argv[1:])
+        diff = compare(a, b)
+        print("\n".join(diff) if diff else f"equal: {len(a)} files")
+        return 1 if diff else 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
