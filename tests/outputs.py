@@ -2,11 +2,13 @@
 
     python -m tests.outputs snapshot ROOT OUT.json          # every data file's content digest
     python -m tests.outputs compare BEFORE.json AFTER.json   # exit 1 and list the differences
+    python -m tests.outputs compare ROOT_A ROOT_B            # the same on two data roots, floats to 1e-9
 
 A Parquet file is digested by its schema and its column values (not its bytes: the writer's metadata would differ
 with nothing else changed); JSON manifests by their stable fields (not the timestamps, the absolute paths or the
-code version); figures are left out (matplotlib embeds dates); every other file by its bytes. Exact digests: for a
-before/after comparison on one machine. `discrete_digests` digests only what does not depend on floating-point
+code version); figures are left out (matplotlib embeds dates); every other file by its bytes. Digests round floats
+to 10 significant digits, which a sum's last-bit jitter (the order polars adds a group's terms in is not fixed)
+can still cross now and then; comparing two data roots instead compares floats with a relative tolerance of 1e-9. `discrete_digests` digests only what does not depend on floating-point
 arithmetic (the feature stages' tables, and the host lists, row counts and columns of the trained stages), the
 part a golden file can pin across machines.
 """
@@ -60,11 +62,18 @@ def _markdown_digest(text: str) -> str:
     return hashlib.sha256("\n".join(out).encode()).hexdigest()
 
 
+def _stable(v):
+    """A manifest value without timings (`seconds` keys) and absolute paths (`continues`), at any depth."""
+    if isinstance(v, dict):
+        return {k: _stable(x) for k, x in v.items() if k not in ("seconds", "continues")}
+    if isinstance(v, list):
+        return [_stable(x) for x in v]
+    return v
+
+
 def _manifest_digest(path: Path) -> str:
     m = json.loads(path.read_text())
-    keep = {k: v for k, v in m.items() if k not in _VOLATILE}
-    if isinstance(keep.get("extra"), dict):
-        keep["extra"] = {k: v for k, v in keep["extra"].items() if k != "continues"}
+    keep = _stable({k: v for k, v in m.items() if k not in _VOLATILE})
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -116,6 +125,43 @@ def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return lines
 
 
+def _tables_equal(a: pa.Table, b: pa.Table) -> bool:
+    import numpy as np
+
+    if a.schema.remove_metadata() != b.schema.remove_metadata() or a.num_rows != b.num_rows:
+        return False
+    for col in a.column_names:
+        if "seconds" in col:
+            continue
+        x, y = a.column(col), b.column(col)
+        if pa.types.is_floating(x.type):
+            if not np.allclose(x.to_numpy(), y.to_numpy(), rtol=1e-9, atol=0, equal_nan=True):
+                return False
+        elif col == "value" and "metric" in a.column_names:  # long-format metrics: timings left out
+            keep = [m != "seconds" for m in a.column("metric").to_pylist()]
+            xs = np.array([v for v, k in zip(x.to_pylist(), keep, strict=True) if k], dtype=float)
+            ys = np.array([v for v, k in zip(y.to_pylist(), keep, strict=True) if k], dtype=float)
+            if not np.allclose(xs, ys, rtol=1e-9, atol=0, equal_nan=True):
+                return False
+        elif not x.equals(y):
+            return False
+    return True
+
+
+def compare_roots(a: Path, b: Path) -> list[str]:
+    """The differences between two data roots (floats compared to a relative 1e-9), one line each."""
+    sa, sb = snapshot(a), snapshot(b)
+    lines = [f"missing after: {k}" for k in sorted(sa.keys() - sb.keys())]
+    lines += [f"new after: {k}" for k in sorted(sb.keys() - sa.keys())]
+    for k in sorted(sa.keys() & sb.keys()):
+        if sa[k] == sb[k]:
+            continue
+        if k.endswith(".parquet") and _tables_equal(pq.read_table(a / k), pq.read_table(b / k)):
+            continue
+        lines.append(f"differs: {k}")
+    return lines
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 3 and argv[0] == "snapshot":
         snap = snapshot(Path(argv[1]))
@@ -123,9 +169,13 @@ def main(argv: list[str]) -> int:
         print(f"{len(snap)} files digested -> {argv[2]}")
         return 0
     if len(argv) == 3 and argv[0] == "compare":
-        a, b = (json.loads(Path(x).read_text()) for x in argv[1:])
-        diff = compare(a, b)
-        print("\n".join(diff) if diff else f"equal: {len(a)} files")
+        if Path(argv[1]).is_dir():
+            diff = compare_roots(Path(argv[1]), Path(argv[2]))
+            n = len(snapshot(Path(argv[1])))
+        else:
+            a, b = (json.loads(Path(x).read_text()) for x in argv[1:])
+            diff, n = compare(a, b), len(a)
+        print("\n".join(diff) if diff else f"equal: {n} files")
         return 1 if diff else 0
     print(__doc__)
     return 2
