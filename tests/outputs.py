@@ -3,14 +3,15 @@
     python -m tests.outputs snapshot ROOT OUT.json          # every data file's content digest
     python -m tests.outputs compare BEFORE.json AFTER.json   # exit 1 and list the differences
     python -m tests.outputs compare ROOT_A ROOT_B            # the same on two data roots, floats to 1e-9
+    python -m tests.outputs golden ROOT OUT.json             # the machine-independent part (`golden`)
 
 A Parquet file is digested by its schema and its column values (not its bytes: the writer's metadata would differ
 with nothing else changed); JSON manifests by their stable fields (not the timestamps, the absolute paths or the
 code version); figures are left out (matplotlib embeds dates); every other file by its bytes. Digests round floats
 to 10 significant digits, which a sum's last-bit jitter (the order polars adds a group's terms in is not fixed)
-can still cross now and then; comparing two data roots instead compares floats with a relative tolerance of 1e-9. `discrete_digests` digests only what does not depend on floating-point
-arithmetic (the feature stages' tables, and the host lists, row counts and columns of the trained stages), the
-part a golden file can pin across machines.
+can still cross now and then; comparing two data roots instead compares floats with a relative tolerance of 1e-9.
+`golden` keeps what does not depend on the machine's floating-point arithmetic in training and evaluation, for a
+golden file that the test suite checks on any machine (tests/flows/test_nightly.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 #: Manifest fields that say how a partition was made, not what it holds.
@@ -102,19 +104,48 @@ def snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-def discrete_digests(root: Path) -> dict[str, str]:
-    """The machine-independent part: exact stages in full, other tables by row count, columns and host list."""
-    out = {}
+def golden(root: Path) -> dict[str, dict]:
+    """The machine-independent part of a data root, for a golden file: the exact stages' tables (non-float columns
+    by digest, float columns by their sum, compared with a tolerance), and the row count, columns and host list of
+    every embeddings table and of every pair's predictions."""
+    out: dict[str, dict] = {}
     for rel, p in _files(root):
-        if p.suffix != ".parquet":
+        stage = rel.split("/", 1)[0]
+        if p.suffix != ".parquet" or not (
+            stage in EXACT_STAGES or stage == "embeddings" or p.name == "predictions.parquet"
+        ):
             continue
-        if rel.split("/", 1)[0] in EXACT_STAGES:
-            out[rel] = _table_digest_stable(pq.read_table(p))
-        elif rel.split("/", 1)[0] in ("embeddings",):
-            t = pq.read_table(p)
+        t = pq.read_table(p)
+        floats = [c for c in t.column_names if pa.types.is_floating(t.schema.field(c).type)]
+        if stage in EXACT_STAGES:
+            exact = t.drop_columns(floats)
+            out[rel] = {
+                "digest": _table_digest_stable(exact),
+                "float_sums": {c: float(pa.compute.sum(t.column(c)).as_py() or 0.0) for c in floats},
+            }
+        else:
             hosts = t.column("src_ip").to_pylist() if "src_ip" in t.column_names else []
-            out[rel] = hashlib.sha256(json.dumps([t.num_rows, t.column_names, hosts]).encode()).hexdigest()
+            key = [t.num_rows, t.column_names, sorted(hosts)]
+            out[rel] = {"digest": hashlib.sha256(json.dumps(key).encode()).hexdigest()}
     return out
+
+
+def check_golden(root: Path, expected: dict[str, dict], rtol: float = 1e-9) -> list[str]:
+    """The differences between a data root and a golden file made by `golden`, one line each."""
+    import math
+
+    got = golden(root)
+    lines = [f"missing: {k}" for k in sorted(expected.keys() - got.keys())]
+    lines += [f"unexpected: {k}" for k in sorted(got.keys() - expected.keys())]
+    for k in sorted(expected.keys() & got.keys()):
+        e, g = expected[k], got[k]
+        if e["digest"] != g["digest"]:
+            lines.append(f"differs: {k}")
+        for c, v in e.get("float_sums", {}).items():
+            w = g.get("float_sums", {}).get(c)
+            if w is None or not math.isclose(v, w, rel_tol=rtol, abs_tol=1e-9):
+                lines.append(f"differs: {k} column {c} (sum {w} instead of {v})")
+    return lines
 
 
 def compare(before: dict[str, str], after: dict[str, str]) -> list[str]:
@@ -177,6 +208,9 @@ def main(argv: list[str]) -> int:
             diff, n = compare(a, b), len(a)
         print("\n".join(diff) if diff else f"equal: {n} files")
         return 1 if diff else 0
+    if len(argv) == 3 and argv[0] == "golden":
+        Path(argv[2]).write_text(json.dumps(golden(Path(argv[1])), indent=1, sort_keys=True) + "\n")
+        return 0
     print(__doc__)
     return 2
 

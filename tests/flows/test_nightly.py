@@ -1,6 +1,7 @@
 """The whole pipeline on a tiny simulated world: nightly, backfill, resume and chain rules."""
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,8 +18,10 @@ from darkembed.layout import Layout
 from darkembed.simulate import simulate
 from darkembed.store import read_manifest
 from flows.nightly import backfill, check_chains, day_complete, nightly
+from tests.outputs import check_golden
 
 D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
+GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "nightly_tiny.json"
 PICKLE_MAGIC = {b"\x80" + bytes([v]) for v in range(2, 6)}
 
 
@@ -38,6 +41,10 @@ def world(tracking_env):
 def test_backfill_runs_every_stage_and_resumes(world):
     cfg, conf = world
     assert backfill("2023-01-01", "2023-01-02", config=conf) == ["2023-01-01", "2023-01-02"]
+    # The same outputs as the commit the golden file was made at (the features exactly, the trained stages' host
+    # lists); a restructuring must leave them alone. Regenerate only for an intended change of output:
+    #   python -m tests.outputs golden <data root of this world> tests/data/golden/nightly_tiny.json
+    assert check_golden(cfg.data_path, json.loads(GOLDEN.read_text())) == []
     lay = Layout(cfg.data_path)
     for net in ("darknet-a", "darknet-b", "honeypot"):
         assert day_complete(cfg, net, D2)
