@@ -43,7 +43,7 @@ import orjson
 import polars as pl
 
 from darkembed.config import DEFAULT_ORG_CLASSES, LabelsConfig, ScannerListConfig
-from darkembed.labels.ipv4 import as_uint32, format_ipv4, parse_prefix
+from darkembed.labels.ipv4 import as_uint32, parse_prefix
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +132,6 @@ class ScannerList:
         return (self.valid_from is None or self.valid_from <= day) and (
             self.valid_to is None or day <= self.valid_to
         )
-
-    def orgs_of_entries(self) -> list[str]:
-        """The organisation name of every entry, (n,)."""
-        return [self.orgs[i] for i in self.org]
 
 
 # ----------------------------------------------------------------------------------------------------- loading
@@ -662,13 +658,6 @@ class ScannerIndex:
         pos = np.searchsorted(self._bounds, ips, side="right") - 1
         entry = np.where(pos >= 0, self._ids[np.maximum(pos, 0)], -1)
         return ScannerMatch(entry.astype(np.int64, copy=False), self)
-
-    def describe(self, entry: int) -> str:
-        """`<a.b.c.d>/<len> <org> (<class>, list <name>)` of one entry, for messages."""
-        return (
-            f"{format_ipv4(int(self.start[entry]))}/{int(self.plen[entry])} {self.org[entry]} "
-            f"({self.cls[entry]}, list {self.list_name[entry]})"
-        )
 
 
 def _flatten(start: np.ndarray, plen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

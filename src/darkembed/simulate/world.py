@@ -437,20 +437,6 @@ def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def _behaviour_names() -> list[str]:
-    names = []
-    for s in C.CLASSES:
-        if s.kind == "mirai":
-            names += ["mirai:classic", "mirai:variant"]
-        elif s.kind == "unknown":
-            names += [f"unknown:{u}" for u in C.UNKNOWN_SUBTYPES]
-        elif s.kind == "scanner":
-            names.append(f"scanner:{s.pattern}")
-        else:
-            names.append(s.kind)
-    return sorted(set(names))
-
-
 def _behaviour(pop: Population, hosts: np.ndarray) -> np.ndarray:
     out = np.empty(len(hosts), dtype=object)
     for ci, s in enumerate(C.CLASSES):
