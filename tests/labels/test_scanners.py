@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 
 from darkembed.config import LabelsConfig, ScannerListConfig
 from darkembed.labels.ipv4 import parse_ipv4
-from darkembed.labels.scanners import (
-    ScannerIndex,
-    ScannerListError,
-    load_scanner_list,
-    load_scanner_lists,
-    normalise_org,
-    org_class,
-)
+from darkembed.labels.scanner_index import ScannerIndex
+from darkembed.labels.scanner_list import ScannerListError
+from darkembed.labels.scanners import load_scanner_list, load_scanner_lists, normalise_org, org_class
 from tests.conftest import shared
 
 OPENFILTERS = ("scanners", "openfilters_internet_scanners", "cidr")
