@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from darkembed.config import GnnConfig
 from darkembed.embed.gnn import GnnTrainer, pick_device
+from darkembed.embed.gnn.loop import train_step
 from darkembed.embed.gnn.sampling import sample_negatives
 
 log = logging.getLogger("benchmarks.gnn")
@@ -248,7 +249,7 @@ def main() -> None:
         ours, ref = [], []
         for _ in range(args.repeats):  # interleaved, so that both see the same machine load
             t0 = time.perf_counter()
-            tr._step(task, rng)
+            train_step(tr.model, tr.optimizer, task, tr.cfg.negatives, rng, tr.device)
             _sync(device)
             ours.append(time.perf_counter() - t0)
             ref.append(authors_step(d, n_month, features, cfg, device))

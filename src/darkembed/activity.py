@@ -26,14 +26,6 @@ def proto_name(proto: int) -> str:
     return _PROTO_NAMES.get(proto, str(proto))
 
 
-def service_name(service: int) -> str:
-    """`23/tcp` for a service key, `other` for the bucket."""
-    if service == OTHER:
-        return "other"
-    proto, port = service >> 16, service & 0xFFFF
-    return f"{port}/{proto_name(proto)}"
-
-
 def active_packets(
     packets: pl.LazyFrame | pl.DataFrame, cfg: ActivityConfig, *, syn_only: bool = False
 ) -> pl.LazyFrame:

@@ -127,8 +127,3 @@ def write_line_sentences(corpus: pl.DataFrame, path: Path) -> tuple[int, int]:
                 f.write(text)
                 f.write("\n")
     return corpus.height, tokens
-
-
-def read_line_sentences(path: Path) -> list[list[str]]:
-    """The sentences of a LineSentence file (for tests and small corpora)."""
-    return [line.split() for line in Path(path).read_text().splitlines() if line]

@@ -212,32 +212,3 @@ def to_pyg(graph: Path | Mapping[str, Any], *, features: bool = True, node_type_
             x = np.hstack([x, np.r_[np.zeros(h), np.ones(p)].astype(np.float32)[:, None]])
         data.x = torch.from_numpy(np.ascontiguousarray(x))
     return data
-
-
-def to_hetero(graph: Path | Mapping[str, Any], *, features: bool = True):
-    """A PyG `HeteroData` with node types `host` and `port` and edge types (host, sends, port) and reverse."""
-    import torch
-    from torch_geometric.data import HeteroData
-
-    g = load_graph(graph)
-    hosts, ports, edges = g["hosts"], g["ports"], g["edges"]
-    data = HeteroData()
-    data["host"].num_nodes = hosts.height
-    data["port"].num_nodes = ports.height
-    data["host"].ip = torch.from_numpy(hosts["src_ip"].to_numpy().astype(np.int64))
-    data["port"].service = torch.from_numpy(ports["service"].to_numpy().astype(np.int64))
-    if features:
-        data["host"].x = torch.from_numpy(normalise(hosts.select(FEATURES).to_numpy()))
-        data["port"].x = torch.from_numpy(normalise(ports.select(FEATURES).to_numpy()))
-    ei = torch.stack(
-        [
-            torch.from_numpy(edges["host_id"].to_numpy().astype(np.int64)),
-            torch.from_numpy(edges["port_id"].to_numpy().astype(np.int64)),
-        ]
-    )
-    w = torch.from_numpy(edges["packets"].to_numpy().astype(np.float32))
-    data["host", "sends", "port"].edge_index = ei
-    data["host", "sends", "port"].edge_weight = w
-    data["port", "rev_sends", "host"].edge_index = ei.flip(0)
-    data["port", "rev_sends", "host"].edge_weight = w
-    return data

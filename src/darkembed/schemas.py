@@ -43,20 +43,6 @@ PACKETS = pa.schema(
 #: TCP flag bits as stored in `packets.tcp_flags`.
 TCP_FIN, TCP_SYN, TCP_RST, TCP_PSH, TCP_ACK, TCP_URG, TCP_ECE, TCP_CWR, TCP_NS = (1 << i for i in range(9))
 
-#: One row per source file of an ingest: what was read, kept and skipped.
-INGEST_REPORT = pa.schema(
-    [
-        pa.field("file", pa.string(), nullable=False),
-        pa.field("format", pa.string(), nullable=False),
-        pa.field("records", pa.int64(), nullable=False),
-        pa.field("kept", pa.int64(), nullable=False),
-        pa.field("skipped", pa.map_(pa.string(), pa.int64()), nullable=False),
-        pa.field("bytes", pa.int64(), nullable=False),
-        pa.field("seconds", pa.float64(), nullable=False),
-        pa.field("error", pa.string(), nullable=True),
-    ]
-)
-
 #: One row per source host of a network's day (`labels/network=<net>/day=<d>/labels.parquet`), sorted by
 #: `src_ip`: the label chosen by precedence, its source, and the evidence an analyst needs to see why. Written by
 #: `darkembed.labels.label_day`; source strings are documented in `darkembed.labels.assign`.
@@ -98,8 +84,6 @@ TRUTH = pa.schema(
         pa.field("downloads", pa.uint32(), nullable=False),  # Cowrie file downloads (honeypots)
     ]
 )
-
-SCHEMAS: dict[str, pa.Schema] = {"packets": PACKETS, "labels": LABELS, "truth": TRUTH}
 
 
 def conform(table: pa.Table, schema: pa.Schema, where: str) -> pa.Table:

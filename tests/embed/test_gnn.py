@@ -12,6 +12,7 @@ import torch
 from darkembed.activity import active_packets
 from darkembed.config import ActivityConfig, GnnConfig, load_config
 from darkembed.embed.gnn import GnnTrainer, embed_inductive, make_snapshot, sample_negatives
+from darkembed.embed.gnn.loop import val_loss
 from darkembed.embed.gnn.sampling import split_edges
 from darkembed.graph import build_graph, to_pyg
 from tests.frames import packets_frame
@@ -184,7 +185,7 @@ def test_gcn_early_stopping_restores_the_best_held_out_weights(days):
     # The kept weights are those of the best epoch: the held-out loss re-evaluated equals the minimum.
     task_rng = np.random.default_rng(tr._seeds(step=0)["split"])
     task = tr._task([days[0]], holdout=True, rng=task_rng)
-    assert tr._val_loss(task) == pytest.approx(min(vals), rel=1e-4)
+    assert val_loss(tr.model, task) == pytest.approx(min(vals), rel=1e-4)
 
 
 def test_gcn_day_is_independent_of_earlier_days_but_igcn_is_not(days):
@@ -482,7 +483,7 @@ def test_batchnorm_running_stats_are_the_updated_days_statistics(days):
 def test_checkpoint_holds_no_pickle_and_a_planted_one_is_never_loaded(days_nf, tmp_path):
     import pickle
 
-    from darkembed.embed.gnn.train import CHECKPOINT, CHECKPOINT_TENSORS, LEGACY_CHECKPOINT
+    from darkembed.embed.gnn.checkpoint import CHECKPOINT, CHECKPOINT_TENSORS, LEGACY_CHECKPOINT
 
     marker = tmp_path / "executed"
 

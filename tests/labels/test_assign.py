@@ -11,7 +11,7 @@ import pytest
 
 from darkembed.config import LabelsConfig, ScannerListConfig, load_config
 from darkembed.labels import label_day, labels_table, load_scanner_list, load_scanner_lists, read_cowrie
-from darkembed.schemas import LABELS, SCHEMAS
+from darkembed.schemas import LABELS
 from tests.conftest import shared
 from tests.labels.helpers import DAY, SYNACK, ip, packets, pkt
 
@@ -80,7 +80,6 @@ def test_default_precedence_and_recorded_sources(lists, cowrie):
     out = label_day(day_packets().lazy(), DAY, lists, cowrie, LabelsConfig())
     assert out.columns == LABELS.names
     assert labels_table(out).schema.equals(LABELS)  # types cast safely, no null where none is allowed
-    assert SCHEMAS["labels"] is LABELS
     assert out["src_ip"].to_list() == sorted(out["src_ip"].to_list())
     got = {k: (v["label"], v["source"], v["sources"]) for k, v in by_host(out).items()}
     assert got == {

@@ -15,14 +15,9 @@ from hypothesis import strategies as st
 
 from darkembed.config import LabelsConfig, ScannerListConfig
 from darkembed.labels.ipv4 import parse_ipv4
-from darkembed.labels.scanners import (
-    ScannerIndex,
-    ScannerListError,
-    load_scanner_list,
-    load_scanner_lists,
-    normalise_org,
-    org_class,
-)
+from darkembed.labels.scanner_index import ScannerIndex
+from darkembed.labels.scanner_list import ScannerListError
+from darkembed.labels.scanners import load_scanner_list, load_scanner_lists, normalise_org, org_class
 from tests.conftest import shared
 
 OPENFILTERS = ("scanners", "openfilters_internet_scanners", "cidr")
@@ -67,7 +62,7 @@ def test_openfilters_folder_counts_match_the_files():
     # every listed line is found back, with its organisation
     got = {
         (o, f"{ipaddress.IPv4Address(int(s))}/{int(p)}")
-        for o, s, p in zip(lst.orgs_of_entries(), lst.start, lst.plen, strict=True)
+        for o, s, p in zip([lst.orgs[i] for i in lst.org], lst.start, lst.plen, strict=True)
     }
     assert got >= unique
 
@@ -106,7 +101,7 @@ def test_rasterburn_ipset_counts_match_the_files():
     combined = load_scanner_list(base / "acknowledged_scanners.ipset", "ipset")
 
     def triples(x):
-        return set(zip(x.orgs_of_entries(), x.start.tolist(), x.plen.tolist(), strict=True))
+        return set(zip([x.orgs[i] for i in x.org], x.start.tolist(), x.plen.tolist(), strict=True))
 
     assert triples(combined) == triples(lst)
     # Set names are domains: mapped to class names through the table.

@@ -13,7 +13,6 @@ from darkembed.report.clusters import (
     cluster_activity_figures,
     cluster_profiles,
     noise_reassigned_figure,
-    profiles_markdown,
     reassigned_noise,
     sparkline,
 )
@@ -124,7 +123,6 @@ def test_empty_inputs_give_the_schema():
         cluster_profiles(packets, ips[:0], clusters[:0], labels[:0]),
     ):
         assert frame.is_empty() and frame.schema == pl.Schema(PROFILE_SCHEMA)
-    assert "No cluster" in profiles_markdown(frame, "unknown clusters")
 
 
 def test_inputs_are_checked():
@@ -139,22 +137,6 @@ def test_sparkline_scale():
     assert sparkline([0, 1, 4, 8]) == " ▁▄█"
     assert sparkline([0, 0.1, 100]) == " ▁█"  # a single packet is not drawn as silence
     assert sparkline(np.zeros(24)) == " " * 24
-
-
-def test_markdown_has_one_row_per_cluster():
-    ips, clusters, labels, packets = _world()
-    frame = cluster_profiles(packets, ips, clusters, labels)
-    md = profiles_markdown(frame, "Unknown clusters, darknet-b 2023-01-01")
-    lines = md.splitlines()
-    assert lines[0] == "## Unknown clusters, darknet-b 2023-01-01"
-    table = [line for line in lines if line.startswith("|")]
-    assert len(table) == 2 + frame.height
-    assert table[0].count("|") == table[1].count("|") == table[2].count("|")
-    assert table[2].startswith("| 1 | 1 | 6 (6) | 50% | mirai 2, censys 1 | 12 |")
-    assert "23/tcp 60%, 2323/tcp 30%, icmp 10%" in table[3]
-    assert "05:00–14:41" in table[3]
-    spark = table[3].split("`")[1]
-    assert len(spark) == 24 and " " not in spark and spark[5] == "█"
 
 
 def test_activity_figures_per_cluster_draw_only_its_members(tmp_path, monkeypatch):

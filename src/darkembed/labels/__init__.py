@@ -9,17 +9,9 @@ Entry points:
 from darkembed.labels.assign import EXTERNAL_KINDS, label_day, labels_table
 from darkembed.labels.cowrie import COWRIE_EVENTS, CowrieLogError, CowrieReport, honeypot_labels, read_cowrie
 from darkembed.labels.fingerprints import host_fingerprints
-from darkembed.labels.scanners import (
-    LoadReport,
-    Problem,
-    ScannerIndex,
-    ScannerList,
-    ScannerListError,
-    ScannerMatch,
-    load_scanner_list,
-    load_scanner_lists,
-    org_class,
-)
+from darkembed.labels.scanner_index import ScannerIndex, ScannerMatch
+from darkembed.labels.scanner_list import LoadReport, Problem, ScannerList, ScannerListError
+from darkembed.labels.scanners import load_scanner_list, load_scanner_lists, org_class
 
 __all__ = [
     "COWRIE_EVENTS",

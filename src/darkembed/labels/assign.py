@@ -33,7 +33,8 @@ import pyarrow as pa
 from darkembed.config import LabelsConfig
 from darkembed.labels.cowrie import HONEYPOT_COLUMNS, honeypot_labels
 from darkembed.labels.fingerprints import host_fingerprints
-from darkembed.labels.scanners import ScannerIndex, ScannerList
+from darkembed.labels.scanner_index import ScannerIndex
+from darkembed.labels.scanner_list import ScannerList
 from darkembed.schemas import LABELS, conform
 from darkembed.vocabulary import UNKNOWN
 

@@ -44,7 +44,7 @@ import polars as pl
 
 from darkembed.config import HoneypotConfig
 from darkembed.labels.ipv4 import str_to_ipv4
-from darkembed.labels.scanners import MAX_LOGGED_PROBLEMS, Problem
+from darkembed.labels.scanner_list import MAX_LOGGED_PROBLEMS, Problem
 
 log = logging.getLogger(__name__)
 

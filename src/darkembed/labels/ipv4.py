@@ -1,4 +1,4 @@
-"""IPv4 text <-> uint32 at the edges: scanner-list parsing and analyst-facing export.
+"""IPv4 text -> uint32 at the edges: scanner-list and Cowrie log parsing.
 
 Inside darkembed an IPv4 address is a `uint32` (host byte order: `1.2.3.4` is `0x01020304`); these helpers are
 the only places that see dotted strings.
@@ -46,25 +46,6 @@ def parse_prefix(text: str) -> tuple[int, int]:
         plen = int(plen_text)
     mask = (_MASK32 << (32 - plen)) & _MASK32
     return value & mask, plen
-
-
-def format_ipv4(value: int) -> str:
-    """The dotted-quad text of one uint32 address."""
-    return f"{(value >> 24) & 255}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-
-
-def ipv4_to_str(expr: pl.Expr) -> pl.Expr:
-    """A polars expression turning a uint32 address column into dotted-quad strings (vectorised)."""
-    x = expr.cast(pl.UInt32)
-    return pl.concat_str(
-        [
-            (x // 16777216 % 256).cast(pl.String),
-            (x // 65536 % 256).cast(pl.String),
-            (x // 256 % 256).cast(pl.String),
-            (x & 255).cast(pl.String),
-        ],
-        separator=".",
-    )
 
 
 def str_to_ipv4(values: pl.Series) -> pl.Series:

@@ -6,13 +6,11 @@ clusters.
 
 Reads: a network-day's `packets` (a polars LazyFrame of the PACKETS schema) and, per clustered host, its
 address (uint32), HDBSCAN cluster id (`darkembed.cluster`, -1 = noise) and label (`unknown` = none).
-Writes: PNG figures (returned paths); the profile table and its markdown are returned for the caller to store
-or log.
+Writes: PNG figures (returned paths); the profile table is returned for the caller to store or log.
 
 * `cluster_profiles` ranks the largest clusters made mostly of unknown hosts (`cluster.unknown_clusters`) and
   describes each by its traffic: packets, destination services, SYN-only share, darknet addresses reached,
   first and last packet, active hours and an hour-of-day sparkline.
-* `profiles_markdown` renders that table for a report.
 * `cluster_activity_figures` draws the activity pattern (`report.activity`) of each profiled cluster's hosts.
 * `noise_reassigned_figure` maps the customer's hosts that HDBSCAN left as noise in their own embedding space
   and that join a cluster once aligned to the provider's space.
@@ -246,36 +244,6 @@ def cluster_profiles(
         .sort("rank")
     )
     return out.select([pl.col(c).cast(t) for c, t in PROFILE_SCHEMA.items()])
-
-
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|")
-
-
-def profiles_markdown(frame: pl.DataFrame, title: str) -> str:
-    """A markdown section (`## title` and a table) of `cluster_profiles` output, one table row per cluster.
-
-    Blanks of the hour sparkline are written as no-break spaces inside a code span, so they keep their width.
-    """
-    lines = [f"## {title}", ""]
-    if frame.is_empty():
-        return "\n".join([*lines, "No cluster made mostly of unknown hosts sent packets.", ""])
-    head = [
-        "rank", "cluster", "hosts (seen)", "unknown", "known labels", "packets", "packets/host", "ports",
-        "top ports", "SYN-only", "addresses/host", "first–last (UTC)", "active hours/host",
-        "packets by hour (UTC 0–23)",
-    ]  # fmt: skip
-    lines += ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for r in frame.iter_rows(named=True):
-        spark = r["hour_profile"].replace(" ", "\u00a0")
-        cells = [
-            r["rank"], r["cluster"], f"{r['hosts']} ({r['hosts_seen']})", f"{r['unknown_share']:.0%}",
-            r["labels"] or "-", f"{r['packets']:,}", f"{r['packets_per_host']:g}", r["ports"], r["top_ports"],
-            f"{r['syn_share']:.0%}", f"{r['dsts_per_host']:g}", f"{r['first_seen']}–{r['last_seen']}",
-            f"{r['active_hours']:g}", f"`{spark}`",
-        ]  # fmt: skip
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def cluster_activity_figures(

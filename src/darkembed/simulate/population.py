@@ -121,13 +121,6 @@ class Schedules:
     popular: list[np.ndarray]
 
 
-def _pair_share(q: float, k: int) -> float:
-    """Share of one darknet's hosts that another darknet sees too, for a class seen by all darknets with
-    probability q and otherwise by one darknet chosen uniformly among k."""
-    per = q + (1 - q) / k
-    return q / per if per > 0 else 0.0
-
-
 def solve_visibility(
     anchor_share: float, n_darknets: int, targets: list[float], fixed: list[float | None]
 ) -> np.ndarray:

@@ -1,8 +1,8 @@
 """GCN, i-GCN, GCN-GRU and i-GCN-GRU host embeddings with link prediction (docs/method.md 4, 7.1, 7.6).
 
 Reads daily graphs from `darkembed.graph.to_pyg`; writes checkpoints where the caller says. See `train` for the
-schedules and the fixes of the authors' bugs, `models` for the architectures, `sampling` for the adjacency and
-the negatives.
+schedules and the fixes of the authors' bugs, `models` for the architectures, `loop` for the training steps and
+early stopping, `checkpoint` for the checkpoint files, `sampling` for the adjacency and the negatives.
 
 Choices the papers leave open:
 
@@ -24,17 +24,10 @@ Choices the papers leave open:
   from the same weights and sees the same negatives as a CPU run; only floating-point rounding differs.
 """
 
+from darkembed.embed.gnn.checkpoint import CHECKPOINT
 from darkembed.embed.gnn.models import GcnEncoder, GraphConv, LinkModel
 from darkembed.embed.gnn.sampling import Snapshot, make_snapshot, normalised_adjacency, sample_negatives
-from darkembed.embed.gnn.train import (
-    CHECKPOINT,
-    METHODS,
-    GnnTrainer,
-    Method,
-    Vocabulary,
-    embed_inductive,
-    pick_device,
-)
+from darkembed.embed.gnn.train import METHODS, GnnTrainer, Method, Vocabulary, embed_inductive, pick_device
 
 #: The adaptation method name under which `embed_inductive` is exposed.
 INDUCTIVE_METHOD = "gnn-inductive"

@@ -11,14 +11,22 @@ input, and the table grows with new hosts day after day (see `train.Vocabulary`)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from darkembed.embed.gnn.sampling import Snapshot
+from darkembed.torchutil import adam
+
+if TYPE_CHECKING:  # the models import no configuration (pydantic) at run time
+    from darkembed.config import GnnConfig
+
+log = logging.getLogger(__name__)
 
 
 class GraphConv(nn.Module):
@@ -188,3 +196,62 @@ class LinkModel(nn.Module):
     def score(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (K, 2) of [no edge, edge] for pairs (2, K) of node ids of the embedded day."""
         return self.predictor(torch.cat([z[pairs[0]], z[pairs[1]]], dim=1))
+
+
+def build_link_model(
+    cfg: GnnConfig,
+    in_dim: int | None,
+    *,
+    gru: bool,
+    vocab_size: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> tuple[LinkModel, torch.optim.Optimizer]:
+    """A new `LinkModel` of `cfg`'s sizes on `device`, with its optimiser.
+
+    The weights are drawn on the CPU from `gen` before the move, so every device starts from the same weights.
+    """
+    model = LinkModel(
+        in_dim,
+        cfg.hidden,
+        cfg.embedding_dim,
+        cfg.predictor_hidden,
+        cfg.dropout,
+        gru=gru,
+        vocab_size=vocab_size,
+    )
+    model.reset_parameters(gen)  # on CPU: the same initial weights whatever the device
+    model = model.to(device)
+    return model, adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def resize_input_table(
+    model: LinkModel,
+    optimizer: torch.optim.Optimizer | None,
+    keep: np.ndarray,
+    n_new: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> None:
+    """Keep rows `keep` of the learned input table and append `n_new` fresh ones; the optimiser's parameter
+    and moments follow (new rows start with zero moments), so it keeps stepping the live table."""
+    assert model.encoder.table is not None
+    table = model.encoder.table
+    old = table.weight
+    dim = old.shape[1]
+    bound = 1.0 / math.sqrt(dim)
+    fresh = torch.empty(n_new, dim).uniform_(-bound, bound, generator=gen).to(device)
+    keep_t = torch.from_numpy(keep).to(device)
+    new = nn.Parameter(torch.cat([old.detach()[keep_t], fresh]))
+    table.weight = new
+    table.num_embeddings = new.shape[0]
+    if optimizer is not None:
+        for group in optimizer.param_groups:
+            group["params"] = [new if p is old else p for p in group["params"]]
+        state = optimizer.state.pop(old, None)
+        if state:
+            for k, v in list(state.items()):
+                if torch.is_tensor(v) and v.shape == old.shape:
+                    state[k] = torch.cat([v[keep_t], v.new_zeros(n_new, dim)])
+            optimizer.state[new] = state
+    log.debug("input table: kept %d rows, added %d", keep.size, n_new)

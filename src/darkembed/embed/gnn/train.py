@@ -4,6 +4,9 @@ Reads: daily PyG graphs (`darkembed.graph.to_pyg`) and, to continue a chain, the
 directory. Writes: `checkpoint.json` and `checkpoint.safetensors` into the directory the caller gives (`<root>/models/method=<m>/network=<net>/
 day=<d>/`): model, optimiser and vocabulary state, so that day d + 1 resumes from day d exactly.
 
+`GnnTrainer` holds a chain and its schedules; the model and its construction are in `models`, the training loop
+(steps, early stopping, BatchNorm recalibration) in `loop`, the checkpoint files in `checkpoint`.
+
 Schedules (docs/method.md 4.7 with the fixes of 7.1 and the defaults of 7.6):
 
 * `gcn`: a new model every day, at most `max_epochs` full-batch steps, early stopping (patience `patience`) on the
@@ -26,37 +29,33 @@ checkpoint draws exactly what the uninterrupted chain draws.
 from __future__ import annotations
 
 import contextlib
-import copy
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from darkembed.config import GnnConfig
-from darkembed.embed.gnn.models import LinkModel, align
+from darkembed.embed.gnn.checkpoint import (
+    check_layer_sizes,
+    read_checkpoint,
+    restore_state,
+    state_tensors,
+    write_checkpoint,
+)
+from darkembed.embed.gnn.loop import Task, recalibrate, train_epochs
+from darkembed.embed.gnn.models import LinkModel, align, build_link_model, resize_input_table
 from darkembed.embed.gnn.sampling import Snapshot, make_snapshot, node_keys, sample_negatives, split_edges
-from darkembed.torchutil import adam, pick_device
+from darkembed.torchutil import pick_device
 
 log = logging.getLogger(__name__)
 
 Method = Literal["gcn", "igcn", "gcngru", "igcngru"]
 METHODS: tuple[str, ...] = ("gcn", "igcn", "gcngru", "igcngru")
-#: The checkpoint: settings and chain position (JSON) and every tensor (safetensors). No pickle.
-CHECKPOINT = "checkpoint.json"
-CHECKPOINT_TENSORS = "checkpoint.safetensors"
-#: The pickled `torch.save` checkpoint of earlier releases: recognised to say why it is not loaded, never opened.
-LEGACY_CHECKPOINT = "checkpoint.pt"
-_FORMAT = 2
 
 
 class Vocabulary:
@@ -96,18 +95,6 @@ class Vocabulary:
         self.last_seen = np.concatenate([self.last_seen[keep], np.full(new.size, step, np.int64)])
         self.last_seen[np.isin(self.keys, active)] = step
         return keep, int(new.size)
-
-
-@dataclass
-class _Task:
-    """One optimisation target: a window (or a day) whose last day's edges are predicted."""
-
-    snaps: list[Snapshot]
-    rows: list[torch.Tensor | None]
-    train_pos: torch.Tensor  # (2, P) on device
-    all_edges: np.ndarray  # (2, E) every edge of the target day, held-out ones included
-    val_pairs: torch.Tensor | None  # (2, V + Vn) held-out positives then negatives
-    val_labels: torch.Tensor | None
 
 
 class GnnTrainer:
@@ -193,44 +180,15 @@ class GnnTrainer:
         return d
 
     def _build(self, in_dim: int | None, gen: torch.Generator) -> None:
-        c = self.cfg
-        model = LinkModel(
+        self.model, self.optimizer = build_link_model(
+            self.cfg,
             in_dim,
-            c.hidden,
-            c.embedding_dim,
-            c.predictor_hidden,
-            c.dropout,
             gru=self.gru,
             vocab_size=len(self.vocab) if self.vocab is not None else 0,
+            gen=gen,
+            device=self.device,
         )
-        model.reset_parameters(gen)  # on CPU: the same initial weights whatever the device
-        self.model = model.to(self.device)
         self.in_dim = in_dim
-        self.optimizer = adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-
-    def _resize_table(self, keep: np.ndarray, n_new: int, gen: torch.Generator) -> None:
-        """Keep rows `keep` of the learned input table and append `n_new` fresh ones; the optimiser's parameter
-        and moments follow (new rows start with zero moments), so it keeps stepping the live table."""
-        assert self.model is not None and self.model.encoder.table is not None
-        table = self.model.encoder.table
-        old = table.weight
-        dim = old.shape[1]
-        bound = 1.0 / math.sqrt(dim)
-        fresh = torch.empty(n_new, dim).uniform_(-bound, bound, generator=gen).to(self.device)
-        keep_t = torch.from_numpy(keep).to(self.device)
-        new = nn.Parameter(torch.cat([old.detach()[keep_t], fresh]))
-        table.weight = new
-        table.num_embeddings = new.shape[0]
-        if self.optimizer is not None:
-            for group in self.optimizer.param_groups:
-                group["params"] = [new if p is old else p for p in group["params"]]
-            state = self.optimizer.state.pop(old, None)
-            if state:
-                for k, v in list(state.items()):
-                    if torch.is_tensor(v) and v.shape == old.shape:
-                        state[k] = torch.cat([v[keep_t], v.new_zeros(n_new, dim)])
-                self.optimizer.state[new] = state
-        log.debug("input table: kept %d rows, added %d", keep.size, n_new)
 
     def _rows(self, snap: Snapshot) -> torch.Tensor | None:
         if self.vocab is None:
@@ -250,7 +208,7 @@ class GnnTrainer:
         holdout: bool,
         rng: np.random.Generator,
         cache: dict[int, Snapshot] | None = None,
-    ) -> _Task:
+    ) -> Task:
         """The training target of a day or window; `cache` shares full-graph snapshots between windows."""
         target = graphs[-1]
         full = self._snapshot(target, cache)
@@ -270,7 +228,7 @@ class GnnTrainer:
             val_labels = torch.cat(
                 [torch.ones(val_idx.size, dtype=torch.long), torch.zeros(vneg.shape[1], dtype=torch.long)]
             ).to(self.device)
-        return _Task(
+        return Task(
             snaps=snaps,
             rows=[self._rows(s) for s in snaps],
             train_pos=torch.from_numpy(edges[:, train_idx]).to(self.device),
@@ -280,42 +238,21 @@ class GnnTrainer:
         )
 
     # ------------------------------------------------------------------ optimisation
-    def _step(self, task: _Task, rng: np.random.Generator) -> float:
+    def _train(
+        self, tasks: list[Task], epochs: int, early_stopping: bool, rng: np.random.Generator
+    ) -> tuple[list[float], list[float], int]:
         assert self.model is not None and self.optimizer is not None
-        pos = task.train_pos
-        neg = sample_negatives(task.all_edges, self.cfg.negatives * pos.shape[1], rng)
-        pairs = torch.cat([pos, torch.from_numpy(neg).to(self.device)], dim=1)
-        labels = torch.cat(
-            [torch.ones(pos.shape[1], dtype=torch.long), torch.zeros(neg.shape[1], dtype=torch.long)]
-        ).to(self.device)
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        z = self.model(task.snaps, task.rows)
-        loss = F.nll_loss(self.model.score(z, pairs), labels)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach())
-
-    def _batch_norms(self) -> list[nn.BatchNorm1d]:
-        assert self.model is not None
-        return [m for m in self.model.modules() if isinstance(m, nn.BatchNorm1d)]
-
-    @torch.no_grad()
-    def _val_loss(self, task: _Task) -> float:
-        """Held-out loss with batch statistics (as in training) but without touching the running statistics."""
-        assert self.model is not None and task.val_pairs is not None
-        bns = self._batch_norms()
-        saved = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in bns]
-        for bn in bns:
-            bn.momentum = 0.0  # running = (1 - 0) * running: unchanged
-        try:
-            self.model.train()
-            z = self.model(task.snaps, task.rows)
-            return float(F.nll_loss(self.model.score(z, task.val_pairs), task.val_labels))
-        finally:
-            for bn, (m, n) in zip(bns, saved, strict=True):
-                bn.momentum = m
-                bn.num_batches_tracked.copy_(n)
+        return train_epochs(
+            self.model,
+            self.optimizer,
+            tasks,
+            epochs,
+            early_stopping,
+            patience=self.cfg.patience,
+            negatives=self.cfg.negatives,
+            rng=rng,
+            device=self.device,
+        )
 
     @torch.no_grad()
     def _recalibrate(self, graphs: list[Any]) -> None:
@@ -324,45 +261,7 @@ class GnnTrainer:
             return
         assert self.model is not None
         snaps = [make_snapshot(g, features=self.features, device=self.device) for g in graphs]
-        bns = self._batch_norms()
-        moms = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over one batch = that batch's statistics
-        try:
-            self.model.train()
-            self.model(snaps, [self._rows(s) for s in snaps])
-        finally:
-            for bn, m in zip(bns, moms, strict=True):
-                bn.momentum = m
-            self.model.eval()
-
-    def _train(
-        self, tasks: list[_Task], epochs: int, early_stopping: bool, rng: np.random.Generator
-    ) -> tuple[list[float], list[float], int]:
-        assert self.model is not None
-        losses: list[float] = []
-        vals: list[float] = []
-        best, best_state, since = math.inf, None, 0
-        validate = early_stopping and any(t.val_pairs is not None for t in tasks)
-        run = 0
-        for _ in range(epochs):
-            run += 1
-            losses.append(float(np.mean([self._step(t, rng) for t in tasks])))
-            if not validate:
-                continue
-            v = float(np.mean([self._val_loss(t) for t in tasks if t.val_pairs is not None]))
-            vals.append(v)
-            if v < best:
-                best, since = v, 0
-                best_state = copy.deepcopy(self.model.state_dict())  # a copy of values, not of the model
-            else:
-                since += 1
-                if since >= self.cfg.patience:
-                    break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)  # in place: the optimiser still holds these tensors
-        return losses, vals, run
+        recalibrate(self.model, snaps, [self._rows(s) for s in snaps])
 
     def _fresh_or_continue(self, graphs: list[Any], fresh: bool, seeds: dict[str, int]) -> None:
         in_dim = self._check_in_dim(graphs[-1])
@@ -375,7 +274,8 @@ class GnnTrainer:
         elif self.vocab is not None:
             keep, n_new = self.vocab.sync(active, self.n_updates, self.cfg.vocab_max_idle)
             if n_new or keep.size != self.model.encoder.table.weight.shape[0]:
-                self._resize_table(keep, n_new, torch.Generator().manual_seed(seeds["rows"]))
+                gen = torch.Generator().manual_seed(seeds["rows"])
+                resize_input_table(self.model, self.optimizer, keep, n_new, gen, self.device)
 
     def _result(self, t0: float, losses: list[float], vals: list[float], epochs: int) -> dict[str, Any]:
         return {
@@ -499,29 +399,14 @@ class GnnTrainer:
 
         Nothing is pickled (not even through `torch.save`): a planted checkpoint cannot run code when loaded.
         """
-        from safetensors.torch import save_file
-
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {}
         if self.vocab is not None:
             tensors["vocab/keys"] = torch.from_numpy(self.vocab.keys.copy())
             tensors["vocab/last_seen"] = torch.from_numpy(self.vocab.last_seen.copy())
         opt_meta = None
         if self.model is not None and self.optimizer is not None:
-            for k, v in self.model.state_dict().items():
-                tensors[f"model/{k}"] = v.detach().cpu().contiguous().clone()
-            osd = self.optimizer.state_dict()
-            scalars: dict[str, dict[str, Any]] = {}
-            for idx, entry in osd["state"].items():
-                for name, v in entry.items():
-                    if isinstance(v, torch.Tensor):
-                        tensors[f"optim/{idx}/{name}"] = v.detach().cpu().contiguous().clone()
-                    else:
-                        scalars.setdefault(str(idx), {})[name] = v
-            opt_meta = {"param_groups": osd["param_groups"], "scalars": scalars}
+            opt_meta = state_tensors(self.model, self.optimizer, tensors)
         meta = {
-            "format": _FORMAT,
             "method": self.method,
             "features": self.features,
             "seed": self.seed,
@@ -532,13 +417,7 @@ class GnnTrainer:
             "has_vocab": self.vocab is not None,
             "optimizer": opt_meta,
         }
-        tmp = d / f".{CHECKPOINT_TENSORS}.tmp-{os.getpid()}"
-        save_file(tensors, str(tmp))
-        os.replace(tmp, d / CHECKPOINT_TENSORS)
-        tmp = d / f".{CHECKPOINT}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(meta))
-        os.replace(tmp, d / CHECKPOINT)
-        return d / CHECKPOINT
+        return write_checkpoint(directory, tensors, meta)
 
     @classmethod
     def load(
@@ -558,38 +437,9 @@ class GnnTrainer:
             cfg: continue with this configuration (schedules, learning rate, ...) instead of the checkpoint's;
                 its layer sizes must be the checkpoint's.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path, tpath = Path(directory) / CHECKPOINT, Path(directory) / CHECKPOINT_TENSORS
-        if not path.is_file() or not tpath.is_file():
-            legacy = Path(directory) / LEGACY_CHECKPOINT
-            hint = (
-                f" ({legacy.name} there is an old pickled checkpoint, never loaded since it could run code: "
-                "restart the chain from its first day)"
-                if legacy.exists()
-                else ""
-            )
-            raise FileNotFoundError(
-                f"{path}: no GNN checkpoint here; run the previous day (or start the chain){hint}"
-            )
-        try:
-            st = json.loads(path.read_text())
-            tensors = load_file(str(tpath))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, SafetensorError, OSError) as exc:
-            raise ValueError(f"{path}: unreadable checkpoint ({exc}); rerun the day that wrote it") from None
-        if not isinstance(st, dict) or st.get("format") != _FORMAT:
-            got = st.get("format") if isinstance(st, dict) else None
-            raise ValueError(f"{path}: checkpoint format {got!r}, expected {_FORMAT}")
+        path, st, tensors = read_checkpoint(directory)
         saved = GnnConfig.model_validate(st["cfg"])
-        if cfg is not None:
-            arch = ("hidden", "embedding_dim", "predictor_hidden")
-            diff = [k for k in arch if getattr(cfg, k) != getattr(saved, k)]
-            if diff:
-                raise ValueError(
-                    f"{path}: the checkpoint was trained with other layer sizes ({', '.join(diff)}); start a new "
-                    "chain to change them"
-                )
+        check_layer_sizes(path, saved, cfg)
         tr = cls(st["method"], st["features"], cfg or saved, device, seed=st["seed"])
         tr.n_updates = int(st["n_updates"])
         tr.frozen = bool(st["frozen"])
@@ -598,21 +448,7 @@ class GnnTrainer:
         if st["optimizer"] is not None:
             tr._build(st["in_dim"], torch.Generator().manual_seed(0))
             assert tr.model is not None and tr.optimizer is not None
-            model_sd = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
-            ostate: dict[int, dict[str, Any]] = {}
-            for k, v in tensors.items():
-                if k.startswith("optim/"):
-                    _, idx, name = k.split("/", 2)
-                    ostate.setdefault(int(idx), {})[name] = v
-            for idx, extra in st["optimizer"]["scalars"].items():
-                ostate.setdefault(int(idx), {}).update(extra)
-            try:
-                tr.model.load_state_dict(model_sd)
-                tr.optimizer.load_state_dict(
-                    {"state": ostate, "param_groups": st["optimizer"]["param_groups"]}
-                )
-            except (RuntimeError, KeyError, ValueError) as exc:
-                raise ValueError(f"{path}: the checkpoint does not fit the model: {exc}") from None
+            restore_state(path, tensors, st["optimizer"], tr.model, tr.optimizer)
             tr.model.eval()
         return tr
 
