@@ -86,7 +86,7 @@ def adapt_pair(
     if method != "idarkvec":
         from darkembed.embed.gnn import INDUCTIVE_METHOD, GnnTrainer, embed_inductive
         from darkembed.stages.read import day_graphs
-        from tasks.embed import parse_gnn_method
+        from darkembed.config import parse_gnn_method
 
         base, features = parse_gnn_method(method)
         if (
