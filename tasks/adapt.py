@@ -19,10 +19,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from darkembed.adapt.anchors import find_anchors
-from darkembed.adapt.exchange import pipeline_signing_key, save_aligner, save_anchors, save_classifier
+from darkembed.adapt.exchange import pipeline_signing_key, save_aligner, save_anchors
 from darkembed.adapt.psi import discover_from_config, save_anchor_positions
 from darkembed.config import Config
 from darkembed.embed.w2v import IDarkVec, seed_from_provider
+from darkembed.evaluate.classifier_bundle import save_classifier
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.metrics import confusion
 from darkembed.evaluate.pair import bundle_aligner_kind, evaluate_pair, summary_markdown, sweep_markdown
