@@ -190,7 +190,7 @@ def read_pair(config: Config, provider: str, customer: str, day: dt.date, method
     agreed = None if config.adapt.anchor_discovery == "plain" else np.sort(c_anchors)
     pair = PairDay(prov, cust, own, p_anchors, agreed)
     if method == "idarkvec":
-        pair.transfer_fn = _canonical_transfer(config, lay.models(method, provider, day), corpus, cust)
+        pair.transfer_fn = canonical_transfer(config, lay.models(method, provider, day), corpus, cust)
         pair.transferred = pair.transfer_fn(np.sort(c_anchors))
     else:
         pair.extra = _inductive(config, lay.models(method, provider, day), customer, day, method)
@@ -209,7 +209,7 @@ def _customer_day_only(
     return NetworkDay.of(c_ips, c_X, cust.labels[keep]), own[keep]
 
 
-def _canonical_transfer(
+def canonical_transfer(
     config: Config, checkpoint: Path, corpus: Path, cust: NetworkDay
 ) -> Callable[[np.ndarray], NetworkDay]:
     """Canonical transfer from a set of anchors: the provider's i-DarkVec checkpoint seeded with the anchors'
