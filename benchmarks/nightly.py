@@ -119,20 +119,20 @@ def child(stage: str, cfg_path: str, threads: int) -> None:
         for n in NETWORKS:
             fn.fn(cfg, n, day)
     elif stage == "embed":
-        from tasks.embed import embed_idarkvec
+        from darkembed.stages.embed import embed_idarkvec
 
-        info["hosts"] = {n: embed_idarkvec.fn(cfg, n, day).get("hosts") for n in NETWORKS}
+        info["hosts"] = {n: embed_idarkvec(cfg, n, day)["hosts"] for n in NETWORKS}
     elif stage == "knn":
         from tasks.evaluate import knn_day
 
         for n in NETWORKS:
             knn_day.fn(cfg, "idarkvec", n, day)
     elif stage == "adapt":
-        from tasks.adapt import adapt_pair
+        from darkembed.stages.adapt import adapt_pair
 
         info["macro_f1"] = {}
         for p, c in PAIRS:
-            res = adapt_pair.fn(cfg, p, c, day, last_day=False)
+            res = adapt_pair(cfg, p, c, day, last_day=False)
             info["macro_f1"][f"{p}~{c}"] = {k: round(v, 3) for k, v in res["macro_f1"].items()}
             info.setdefault("parts", {})[f"{p}~{c}"] = {k: round(v, 1) for k, v in res["seconds"].items()}
     elif stage == "tsne":

@@ -22,7 +22,6 @@ import polars as pl
 from darkembed.config import load_config
 from darkembed.evaluate.abstain import forced_share
 from darkembed.evaluate.pair import evaluate_pair
-from darkembed.evaluate.protocol import NetworkDay
 from darkembed.stages.read import load_network_day
 
 
@@ -63,16 +62,14 @@ def main() -> None:
     transferred = None
     if args.method == "idarkvec" and not args.no_transfer:  # canonical transfer, as the adapt stage builds it
         from darkembed.adapt.anchors import find_anchors
-        from darkembed.embed.w2v import IDarkVec, seed_from_provider
         from darkembed.layout import Layout
+        from darkembed.stages.adapt import canonical_transfer
         from darkembed.stages.read import CORPUS_FILE
 
         lay = Layout(cfg.data_path)
-        model = IDarkVec.load(lay.models(args.method, args.provider, day), cfg.w2v)
         corpus = lay.corpus(args.customer, day) / CORPUS_FILE
-        seeded, _ = seed_from_provider(model, find_anchors(prov.ips, cust.ips).ips, corpus, cfg.w2v)
-        t_ips, t_X = seeded.embed(cust.ips)
-        transferred = NetworkDay.of(t_ips, t_X, cust.labels[np.isin(cust.ips, t_ips)])
+        transfer = canonical_transfer(cfg, lay.models(args.method, args.provider, day), corpus, cust)
+        transferred = transfer(find_anchors(prov.ips, cust.ips).ips)
     t0 = time.perf_counter()
     res = evaluate_pair(prov, cust, cfg, customer_own_labels=own, transferred=transferred, cluster=False)
     seconds = time.perf_counter() - t0

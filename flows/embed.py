@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from darkembed.config import GNN_METHODS
 from darkembed.torchutil import set_threads
 from flows.common import config_from, log_stage, network_names, resolve_day, stage_current
-from tasks.embed import GNN_METHODS, embed_gnn, embed_idarkvec
+from tasks.embed import embed_gnn, embed_idarkvec
 
 
 @flow(name="embed", flow_run_name="embed[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=2))

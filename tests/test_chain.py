@@ -7,10 +7,16 @@ import multiprocessing as mp
 import pyarrow as pa
 import pytest
 
-from darkembed.embed.chain import ChainGapError, chain_record, chain_stale, continue_chain, resume_from
+from darkembed.embed.chain import (
+    ChainGapError,
+    chain_length,
+    chain_record,
+    chain_stale,
+    continue_chain,
+    resume_from,
+)
 from darkembed.layout import Layout
 from darkembed.store import PartitionBusyError, read_manifest, stale_reason, write_partition
-from tasks.embed import _chain_length
 
 D = [dt.date(2023, 1, i) for i in range(1, 8)]
 
@@ -112,9 +118,9 @@ def test_consecutive_days_at_once_do_not_fork_the_chain(tmp_path):
 
 def test_chain_length_counts_consecutive_days_before(tmp_path):
     lay = Layout(tmp_path)
-    assert _chain_length(lay, "gcngru", "n", D[0], D[0]) == 0
+    assert chain_length(lay, "gcngru", "n", D[0], D[0]) == 0
     for d in (D[0], D[2], D[3]):
         _checkpoint(lay, d, "gcngru", start=d)
-    assert _chain_length(lay, "gcngru", "n", D[4], D[0]) == 2  # days 3 and 4; day 2 is missing
-    assert _chain_length(lay, "gcngru", "n", D[1], D[0]) == 1
-    assert _chain_length(lay, "gcngru", "n", D[4], D[3]) == 1  # not before the chain's first day
+    assert chain_length(lay, "gcngru", "n", D[4], D[0]) == 2  # days 3 and 4; day 2 is missing
+    assert chain_length(lay, "gcngru", "n", D[1], D[0]) == 1
+    assert chain_length(lay, "gcngru", "n", D[4], D[3]) == 1  # not before the chain's first day

@@ -238,12 +238,24 @@ class W2VConfig(_Frozen):
     min_alpha: float = Field(default=0.0001, gt=0)
 
 
+#: The GNN models (docs/method.md section 4): daily GCN, incremental i-GCN, GCN-GRU and i-GCN-GRU.
+GNN_MODELS: tuple[str, ...] = ("gcn", "igcn", "gcngru", "igcngru")
 #: The GNN embedding methods: each model with node features, and without (`-nofeat`).
-GNN_METHODS: tuple[str, ...] = tuple(
-    f"{m}{s}" for m in ("gcn", "igcn", "gcngru", "igcngru") for s in ("", "-nofeat")
-)
+GNN_METHODS: tuple[str, ...] = tuple(f"{m}{s}" for m in GNN_MODELS for s in ("", "-nofeat"))
 #: Every embedding method the pipeline trains.
 EMBED_METHODS: tuple[str, ...] = ("idarkvec", *GNN_METHODS)
+
+
+def parse_gnn_method(name: str) -> tuple[str, bool]:
+    """A GNN method's model and whether it uses node features: `igcngru-nofeat` -> ("igcngru", False).
+
+    Raises:
+        ValueError: `name` is not one of `GNN_METHODS`.
+    """
+    if name not in GNN_METHODS:
+        raise ValueError(f"unknown GNN method {name!r}; known: {', '.join(GNN_METHODS)}")
+    base, _, suffix = name.partition("-")
+    return base, suffix != "nofeat"
 
 
 def _known_methods(methods: list[str]) -> list[str]:

@@ -1,4 +1,5 @@
-"""Small torch helpers shared by the models: device choice, a fast Adam, and seeding without global state.
+"""Small torch helpers shared by the models: device choice, a fast Adam, seeding without global state, and
+loading a model's weights from plain arrays.
 
 Seeding: every model draws its initial weights, dropout masks and batch order from its own `torch.Generator`
 (`generator`, `init_linear_`, `SeededDropout`), never from torch's global random state. Several models trained at
@@ -12,6 +13,7 @@ import math
 import os
 import threading
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -84,6 +86,27 @@ def init_linear_(module: nn.Module, gen: torch.Generator) -> nn.Module:
                     bound = 1 / math.sqrt(m.weight.shape[1]) if m.weight.shape[1] > 0 else 0.0
                     nn.init.uniform_(m.bias, -bound, bound, generator=gen)
     return module
+
+
+def load_numpy_state(
+    model: nn.Module, tensors: dict[str, np.ndarray], what: str, error: type[Exception] = ValueError
+) -> None:
+    """Load numpy arrays into `model` (a bundle's or checkpoint's weights: never pickle or `torch.load`).
+
+    Raises:
+        error: a tensor is missing, extra or mis-shaped; the message names `what` and the tensor.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise error(f"{what}: tensors do not match the architecture (missing {missing}, extra {extra})")
+    for k, v in expected.items():
+        if tuple(tensors[k].shape) != tuple(v.shape):
+            raise error(
+                f"{what}: tensor {k} has shape {tuple(tensors[k].shape)}, the architecture needs {tuple(v.shape)}"
+            )
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(tensors[k])) for k in expected})
 
 
 class SeededDropout(nn.Module):

@@ -57,7 +57,7 @@ def test_a_model_trained_on_one_device_loads_on_the_default(restore_device, rota
 
 
 def test_tsne_maps_are_drawn_where_they_are_read():
-    from tasks.adapt import draw_tsne
+    from darkembed.stages.adapt import draw_tsne
 
     cfg = load_config()
     assert cfg.report.tsne == "last"

@@ -21,16 +21,15 @@ from darkembed.adapt.exchange import (
     generate_signing_key,
     load_aligner,
     load_anchors,
-    load_classifier,
     load_signing_key,
     pipeline_signing_key,
     public_key_text,
     read_bundle,
     save_aligner,
     save_anchors,
-    save_classifier,
 )
 from darkembed.evaluate import classifiers
+from darkembed.evaluate.classifier_bundle import load_classifier, save_classifier
 from darkembed.evaluate.classifiers import DNNClassifier
 
 DAY = "2023-01-01"

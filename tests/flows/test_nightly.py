@@ -11,9 +11,10 @@ import polars as pl
 import pytest
 
 from darkembed import tracking
-from darkembed.adapt.exchange import LOCAL_KEY, Trust, load_classifier
+from darkembed.adapt.exchange import LOCAL_KEY, Trust
 from darkembed.config import load_config
 from darkembed.embed.chain import ChainGapError
+from darkembed.evaluate.classifier_bundle import load_classifier
 from darkembed.layout import Layout
 from darkembed.simulate import simulate
 from darkembed.store import read_manifest

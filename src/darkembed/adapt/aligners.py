@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from darkembed.torchutil import adam, generator, init_linear_, pick_device
+from darkembed.torchutil import adam, generator, init_linear_, load_numpy_state, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -240,26 +240,9 @@ class DNNAligner(Aligner):
         )
         obj.dim_in, obj.dim_out = int(meta["dim_in"]), int(meta["dim_out"])
         model = _MLP(obj.dim_in, obj.dim_out, obj.width, obj.depth, obj.activation)
-        load_numpy_state(model, tensors, f"{obj.kind} aligner")
+        load_numpy_state(model, tensors, f"{obj.kind} aligner", error=AlignmentError)
         obj.model = model.to(obj.device).eval()
         return obj
-
-
-def load_numpy_state(model: nn.Module, tensors: dict[str, np.ndarray], what: str) -> None:
-    """Load numpy arrays into `model`, refusing missing, extra or mis-shaped tensors with a clear message."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
-    if missing or extra:
-        raise AlignmentError(
-            f"{what}: tensors do not match the architecture (missing {missing}, extra {extra})"
-        )
-    for k, v in expected.items():
-        if tuple(tensors[k].shape) != tuple(v.shape):
-            raise AlignmentError(
-                f"{what}: tensor {k} has shape {tuple(tensors[k].shape)}, the architecture needs {tuple(v.shape)}"
-            )
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(tensors[k])) for k in expected})
 
 
 def _check_shapes(what: str, tensors: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> None:

@@ -9,7 +9,9 @@ A bundle is a directory holding
   the signing public key.
 
 Kinds: `anchors` (addresses `ips` uint32 (m,) and `vectors` float32 (m, e) of the transferred anchors; no labels),
-`classifier` (a DNN classifier's weights and its class names), `aligner` (an aligner's weights).
+`classifier` (a DNN classifier's weights and its class names), `aligner` (an aligner's weights). The anchors and
+aligner kinds are written and read here; the classifier kind beside the classifier it holds
+(`darkembed.evaluate.classifier_bundle`: adaptation does not depend on the evaluation), with the checks below.
 
 Loading never executes code: safetensors is a JSON header plus raw bytes (no pickle, no `torch.load`). Before
 anything is built, the loader checks, in this order: file sizes and the manifest's nesting against `BundleLimits`;
@@ -32,6 +34,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -548,7 +551,7 @@ def _check_declared(mpath: Path, manifest: Manifest, tsize: int, limits: BundleL
             raise BundleError(f"{mpath}: dimension {k} = {v} is outside [0, {high}]")
 
 
-def _check_architecture(b: Bundle, expected: dict[str, tuple[int, ...]], what: str) -> None:
+def check_architecture(b: Bundle, expected: dict[str, tuple[int, ...]], what: str) -> None:
     """The tensors present are exactly the architecture's (names and shapes)."""
     got = {k: tuple(v.shape) for k, v in b.tensors.items()}
     if got != expected:
@@ -559,14 +562,15 @@ def _check_architecture(b: Bundle, expected: dict[str, tuple[int, ...]], what: s
         )
 
 
-def _meta_int(b: Bundle, key: str, low: int, high: int) -> int:
+def meta_int(b: Bundle, key: str, low: int, high: int) -> int:
+    """The manifest's `meta.<key>`, refused unless an integer in [low, high]."""
     v = b.manifest.meta.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
         raise BundleError(f"{b.path / MANIFEST}: meta.{key} = {v!r}, expected an integer in [{low}, {high}]")
     return v
 
 
-def _shapes(build) -> dict[str, tuple[int, ...]]:
+def module_shapes(build: Callable[[], Any]) -> dict[str, tuple[int, ...]]:
     """State-dict shapes of a module built on torch's `meta` device (no memory is allocated)."""
     import torch
 
@@ -575,7 +579,7 @@ def _shapes(build) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-# --- the three kinds -------------------------------------------------------------------------------------------
+# --- anchors and aligners --------------------------------------------------------------------------------------
 
 
 def save_anchors(
@@ -680,97 +684,24 @@ def load_aligner(
         "e_out"
     ):
         raise BundleError(f"{b.path / MANIFEST}: meta dimensions disagree with dims {b.manifest.dims}")
-    d_in = _meta_int(b, "dim_in", 1, limits.max_dim)
-    d_out = _meta_int(b, "dim_out", 1, limits.max_dim)
+    d_in = meta_int(b, "dim_in", 1, limits.max_dim)
+    d_out = meta_int(b, "dim_out", 1, limits.max_dim)
     if meta.get("kind") in ("linear", "nonlinear"):
         from darkembed.adapt.aligners import _MLP
 
-        width = _meta_int(b, "width", 1, limits.max_dim)
-        depth = _meta_int(b, "depth", 0, limits.max_layers)
+        width = meta_int(b, "width", 1, limits.max_dim)
+        depth = meta_int(b, "depth", 0, limits.max_layers)
         act = meta.get("activation")
         if act not in ("linear", "sigmoid"):
             raise BundleError(f"{b.path / MANIFEST}: meta.activation = {act!r}, expected linear or sigmoid")
-        _check_architecture(
-            b, _shapes(lambda: _MLP(d_in, d_out, width, depth, act)), f"{meta['kind']} aligner"
+        check_architecture(
+            b, module_shapes(lambda: _MLP(d_in, d_out, width, depth, act)), f"{meta['kind']} aligner"
         )
     elif meta.get("kind") == "procrustes":
-        _check_architecture(
+        check_architecture(
             b, {"rotation": (d_in, d_in), "mu_c": (d_in,), "mu_p": (d_in,)}, "procrustes aligner"
         )
     try:
         return aligner_from_state(b.tensors, meta), b.manifest
     except (AlignmentError, KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{b.path / TENSORS}: cannot rebuild the aligner: {exc}") from None
-
-
-def save_classifier(
-    path: str | os.PathLike[str],
-    classifier: Any,
-    *,
-    method: str,
-    network: str,
-    day: dt.date | str,
-    config_hash: str | None = None,
-    signing_key: Ed25519PrivateKey | None = None,
-) -> Path:
-    """Write a fitted `darkembed.evaluate.classifiers.DNNClassifier` (weights, class names, architecture)."""
-    tensors, meta = classifier.state()
-    return write_bundle(
-        path,
-        "classifier",
-        tensors,
-        method=method,
-        network=network,
-        day=day,
-        dims={"e": int(meta["dim_in"]), "classes": len(meta["classes"])},
-        config_hash=config_hash,
-        class_names=list(meta["classes"]),
-        meta=meta,
-        signing_key=signing_key,
-    )
-
-
-def load_classifier(
-    path: str | os.PathLike[str],
-    *,
-    e: int | None = None,
-    trust: Trust | None = None,
-    limits: BundleLimits | None = None,
-) -> tuple[Any, Manifest]:
-    """Read a classifier bundle into a fitted `DNNClassifier` (checked against the expected input size `e`; see
-    `read_bundle`). The architecture (input size, hidden layers, classes) is checked against the limits and the
-    tensors present before any module is built."""
-    from darkembed.evaluate.classifiers import DNNClassifier, _Net
-
-    limits = limits or BundleLimits()
-    b = read_bundle(
-        path, kind="classifier", dims={"e": e} if e is not None else None, trust=trust, limits=limits
-    )
-    meta = dict(b.manifest.meta)
-    classes = meta.get("classes")
-    if (
-        not isinstance(classes, list)
-        or b.manifest.class_names != classes
-        or len(classes) != b.manifest.dims.get("classes")
-    ):
-        raise BundleError(f"{b.path / MANIFEST}: class_names, meta.classes and dims.classes disagree")
-    if not 1 <= len(classes) <= limits.max_classes:
-        raise BundleError(f"{b.path / MANIFEST}: {len(classes)} classes, limit {limits.max_classes}")
-    d_in = _meta_int(b, "dim_in", 1, limits.max_dim)
-    hidden = meta.get("hidden")
-    if (
-        not isinstance(hidden, list)
-        or len(hidden) > limits.max_layers
-        or not all(
-            isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= limits.max_dim for h in hidden
-        )
-    ):
-        raise BundleError(
-            f"{b.path / MANIFEST}: meta.hidden = {str(hidden)[:80]}, expected at most {limits.max_layers} widths "
-            f"in [1, {limits.max_dim}]"
-        )
-    _check_architecture(b, _shapes(lambda: _Net(d_in, hidden, len(classes), 0.0)), "classifier")
-    try:
-        return DNNClassifier.from_state(b.tensors, meta), b.manifest
-    except (AlignmentError, KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{b.path / TENSORS}: cannot rebuild the classifier: {exc}") from None

@@ -83,6 +83,16 @@ def continue_chain(
         yield prev
 
 
+def chain_length(layout: Layout, method: str, network: str, day: dt.date, start: dt.date) -> int:
+    """Consecutive days of the chain (from `start`) with a checkpoint just before `day` (0 when the chain starts
+    on `day`)."""
+    have = set(layout.days("models", network, method))
+    n, d = 0, day - dt.timedelta(days=1)
+    while d in have and d >= start:
+        n, d = n + 1, d - dt.timedelta(days=1)
+    return n
+
+
 def chain_record(day: dt.date, start: dt.date, prev: Path | None) -> dict[str, str | None]:
     """What a checkpoint's manifest records about its chain (`extra.chain`)."""
     return {

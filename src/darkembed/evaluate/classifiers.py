@@ -15,8 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from darkembed.adapt.aligners import load_numpy_state
-from darkembed.torchutil import SeededDropout, adam, generator, init_linear_, pick_device
+from darkembed.torchutil import SeededDropout, adam, generator, init_linear_, load_numpy_state, pick_device
 from darkembed.vocabulary import UNKNOWN
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """One provider-customer pair on one day: every [TNSM] setting, clustering and knowledge gain (docs/method.md 5.3-5.7).
 
-Pure computation over `NetworkDay`s; the `adapt` task reads the partitions and writes what this returns.
+Pure computation over `NetworkDay`s; the adaptation stage (`darkembed.stages.adapt`) reads the partitions and
+writes what this returns.
 
 * Classification settings on the same consistent folds: `no_adaptation`, `transfer` (canonical transfer
   embeddings, when given), `align/<kind>` for each configured aligner, extra provider-space embeddings (e.g.
@@ -8,7 +9,7 @@ Pure computation over `NetworkDay`s; the `adapt` task reads the partitions and w
 * Clustering of the customer's hosts (HDBSCAN) in three spaces: its own embeddings (`reference`), the transferred
   ones (`transfer`) and its own mapped by a non-linear aligner fit on all anchors (`align`); Table V metrics and the
   Table VI knowledge gain with two label sources: the customer's own labels and the provider's. That aligner is
-  kept in `PairResult.aligners`, so the provider's bundle ships it without a second fit.
+  kept in `PairResult.aligners`, so the provider's bundle ships it without a second fit (`bundle_aligner`).
 """
 
 from __future__ import annotations
@@ -137,9 +138,29 @@ SILHOUETTE_SAMPLE = 10_000
 
 
 def bundle_aligner_kind(cfg: Config) -> str:
-    """The aligner fit on every anchor of the day (the `align` clustering space and the provider's bundle):
-    `nonlinear` when configured, else the first configured kind (Procrustes without any)."""
+    """The kind of the aligner fit on every anchor of the day (the `align` clustering space and the provider's
+    bundle): `nonlinear` when configured, else the first configured kind; Procrustes when `adapt.aligners` is
+    empty (no `align/<kind>` setting is scored then, but the clustering and the bundle still need an aligner)."""
     return "nonlinear" if "nonlinear" in cfg.adapt.aligners else (cfg.adapt.aligners or ["procrustes"])[0]
+
+
+def bundle_aligner(
+    result: PairResult,
+    provider: NetworkDay,
+    customer: NetworkDay,
+    cfg: Config,
+    *,
+    anchor_ips: np.ndarray | None = None,
+    device: str | None = None,
+) -> tuple[str, Aligner]:
+    """The aligner of kind `bundle_aligner_kind` fit on every anchor of the day (or on `anchor_ips`), with its
+    kind: the one `result` holds (the clustering's), else fit now and kept in `result.aligners`, so it is fit once
+    per pair-day whoever asks first."""
+    kind = bundle_aligner_kind(cfg)
+    if kind not in result.aligners:
+        result.aligners[kind], _ = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed,
+                                               anchor_ips=anchor_ips, device=device)  # fmt: skip
+    return kind, result.aligners[kind]
 
 
 def _reorder(nd: NetworkDay, like: NetworkDay) -> NetworkDay:
@@ -168,13 +189,10 @@ def _cluster(
     spaces = {"reference": customer.X}
     if transferred is not None:
         spaces["transfer"] = _reorder(transferred, customer).X
-    kind = bundle_aligner_kind(cfg)
     t = time.perf_counter()
-    aligner, mapped = fit_aligner(provider, customer, kind, cfg.adapt, seed=cfg.evaluate.seed,
-                                  anchor_ips=anchor_ips, device=device)  # fmt: skip
-    result.aligners[kind] = aligner
+    _, aligner = bundle_aligner(result, provider, customer, cfg, anchor_ips=anchor_ips, device=device)
+    spaces["align"] = aligner.transform(customer.X)
     result.seconds["fit_aligner"] = time.perf_counter() - t
-    spaces["align"] = mapped
     own_labels = customer.labels if own is None else np.asarray(own, dtype=object)
     for name, X in spaces.items():
         cl = cluster_from_config(X, cfg.cluster, seed=cfg.evaluate.seed)
