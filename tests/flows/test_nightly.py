@@ -15,8 +15,9 @@ from darkembed.config import load_config
 from darkembed.embed.chain import ChainGapError
 from darkembed.layout import Layout
 from darkembed.simulate import simulate
+from darkembed.stages.day import day_complete
 from darkembed.store import read_manifest
-from flows.nightly import backfill, check_chains, day_complete, nightly
+from flows.nightly import backfill, check_chains, nightly
 
 D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
 PICKLE_MAGIC = {b"\x80" + bytes([v]) for v in range(2, 6)}
