@@ -65,7 +65,7 @@ def use_task_runner(cfg: Config) -> Iterator[None]:
     A flow's own task runner (its decorator's) is started before its body runs, when the configuration, a
     parameter, is not known yet; so the body starts the configured one and makes it the flow run's for the block
     (a copy of the run's context with another `task_runner`), which deployments honour as well as the command line
-    (docs/pipeline.md, Flows and their task runners).
+    (docs/pipeline.md, Flows: configuration, days and task runners).
 
     Raises:
         RuntimeError: called outside a flow run.
