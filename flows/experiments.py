@@ -1,8 +1,8 @@
 """The experiments flow: the papers' experiments as named, parameterised runs (conf/experiments/<name>.yaml).
 
 The flow composes what `darkembed.stages.experiments` provides: it simulates the experiment's world under
-`var/experiments/<name>/` (at the overlay's scale and length, or as given), backfills it through every stage with
-the backfill flow (once per sweep value), adapts the pairs of the test days that need it (`transfer`
+`var/experiments/<name>/` (at the overlay's scale and length, or as given), backfills it through every stage
+with the backfill flow (once per sweep value), adapts the pairs of the test days that need it (`transfer`
 experiments), and writes `report.md` with the paper's numbers beside ours; everything is logged to MLflow.
 """
 

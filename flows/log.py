@@ -1,6 +1,6 @@
-"""How the flows log: one MLflow parent run per flow run (tags, the resolved configuration), one nested run per
-stage result of a network-day or pair-day, and one progress line per finished stage. Every flow logs through this
-module; `darkembed.tracking` does the talking to MLflow."""
+"""How the flows log: one MLflow parent run per flow run (tags, the resolved configuration), one nested run
+per stage result of a network-day or pair-day, and one progress line per finished stage. Every flow logs
+through this module; `darkembed.tracking` does the talking to MLflow."""
 
 from __future__ import annotations
 
@@ -185,8 +185,8 @@ def log_adapt(res: dict, started: float | None = None) -> None:
 
 
 def log_experiment(res: Mapping[str, Any]) -> None:
-    """An experiment's headline numbers, report, tables and figures (`evaluate_experiment`'s result) in the active
-    run; the figures keep their folders under the report's directory."""
+    """An experiment's headline numbers, report, tables and figures (`evaluate_experiment`'s result) in the
+    active run; the figures keep their folders under the report's directory."""
     root = Path(res["report"]).parent
     tracking.log_metrics(res["metrics"])
     tracking.log_artifact(res["report"])

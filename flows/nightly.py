@@ -78,10 +78,11 @@ def nightly(
 
     `last_day`: whether the day ends a backfill (the adapt stage draws its t-SNE maps there, `report.tsne`).
 
-    A network whose feature partitions of the day are current (`stages.read.is_current`: complete, same settings,
-    unchanged inputs) is not re-ingested, a current embedding is not retrained and a pair's current results are not
-    redone, so a rerun after a failure, a crash or an evaluation-only change redoes only what is missing or stale
-    (`force` rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no pair adaptation).
+    A network whose feature partitions of the day are current (`stages.read.is_current`: complete, same
+    settings, unchanged inputs) is not re-ingested, a current embedding is not retrained and a pair's current
+    results are not redone, so a rerun after a failure, a crash or an evaluation-only change redoes only what
+    is missing or stale (`force` rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no
+    pair adaptation).
 
     Raises:
         ChainGapError: an incremental method has no checkpoint for the day before (and the day is not the chain's
@@ -157,8 +158,8 @@ def evaluate_day(
 
 
 def run_embeddings(cfg: Config, d: dt.date, names: list[str], force: bool = False) -> list[dict]:
-    """The embedding flow for the day: on the GPU work pool's deployment when configured (with this run's resolved
-    configuration, so that both sides use the same settings and data root), else inline."""
+    """The embedding flow for the day: on the GPU work pool's deployment when configured (with this run's
+    resolved configuration, so that both sides use the same settings and data root), else inline."""
     dep = cfg.orchestration.embed_deployment
     if not dep:
         return embed_flow(day=d, networks=names, config=cfg, skip_current=not force)
@@ -205,9 +206,9 @@ def backfill(
     """Run the nightly pipeline on each day of [start, end] in order, resuming after the last complete day.
 
     Days whose partitions are all current are skipped unless `force`; a failing day stops the backfill (later
-    days depend on its checkpoints), and a rerun continues from there. `evaluate=False` builds the features and
-    embeddings only (the experiments flow evaluates its test days itself). Each day is a `nightly` subflow run,
-    given the resolved configuration and the day.
+    days depend on its checkpoints), and a rerun continues from there. `evaluate=False` builds the features
+    and embeddings only (the experiments flow evaluates its test days itself). Each day is a `nightly` subflow
+    run, given the resolved configuration and the day.
 
     Returns:
         The days run (ISO strings).

@@ -26,8 +26,11 @@ def transfer_flow(
     set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
     cfg.network(provider)
     cfg.network(customer)
-    with flow_run("transfer", f"transfer[{provider}~{customer}/{d}]", cfg, day=d, networks=[provider, customer],
-                  method=method), use_task_runner(cfg):  # fmt: skip
+    name = f"transfer[{provider}~{customer}/{d}]"
+    with (
+        flow_run("transfer", name, cfg, day=d, networks=[provider, customer], method=method),
+        use_task_runner(cfg),
+    ):
         started = time.time()
         res = adapt_pair.submit(cfg, provider, customer, d, method).result()
         log_adapt(res, started)

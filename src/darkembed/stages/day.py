@@ -1,5 +1,6 @@
 """What a network-day produces, and which of it is stale: the nightly flow rebuilds the stale features of a
-network, and the backfill skips a day only when everything it produces is current (docs/pipeline.md, Lineage)."""
+network, and the backfill skips a day only when everything it produces is current (docs/pipeline.md,
+Lineage)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
-"""The papers' experiments as named, parameterised runs: the catalogue, each experiment's configuration and world,
-and its report.
+"""The papers' experiments as named, parameterised runs: the catalogue, each experiment's configuration and
+world, and its report.
 
-An experiment is a configuration overlay with an `experiment:` section, `conf/experiments/<name>.yaml`, shipped
-inside the package (`darkembed/experiments/`, read through `importlib.resources`) so that an installed darkembed
-lists and runs them too. Its run simulates its own world (`ensure_world`), backfills it through every stage (the
-experiments flow), evaluates the test days (`knn`: [GNN] Table 3 layout; `transfer`: every [TNSM] setting of each
-pair, `stale_results` says which pair-days to adapt) and writes `report.md` with the paper's numbers beside ours
-(`evaluate_experiment`). The catalogue functions import nothing heavy: `darkembed experiment` lists at once.
+An experiment is a configuration overlay with an `experiment:` section, `conf/experiments/<name>.yaml`,
+shipped inside the package (`darkembed/experiments/`, read through `importlib.resources`) so that an installed
+darkembed lists and runs them too. Its run simulates its own world (`ensure_world`), backfills it through
+every stage (the experiments flow), evaluates the test days (`knn`: [GNN] Table 3 layout; `transfer`: every
+[TNSM] setting of each pair, `stale_results` says which pair-days to adapt) and writes `report.md` with the
+paper's numbers beside ours (`evaluate_experiment`). The catalogue functions import nothing heavy:
+`darkembed experiment` lists at once.
 """
 
 from __future__ import annotations
@@ -179,8 +180,8 @@ def sweep_points(config: Config) -> list[tuple[Any, Config]]:
 
 
 def ensure_world(config: Config) -> bool:
-    """Simulate the experiment's world unless the one in `simulate.out` was made with the same seed, length, scale
-    and start; returns whether it was simulated."""
+    """Simulate the experiment's world unless the one in `simulate.out` was made with the same seed, length,
+    scale and start; returns whether it was simulated."""
     from darkembed.simulate import simulate
 
     summary = Path(config.simulate.out) / "truth" / "summary.json"
@@ -230,9 +231,9 @@ def stale_results(config: Config, days: list[dt.date]) -> list[tuple[PairConfig,
 
 
 def point_tables(config: Config, value: Any, days: list[dt.date]) -> dict[str, pl.DataFrame]:
-    """The report tables of one configuration of the experiment (a sweep point `value`, or None), read once its
-    days are built and evaluated: the kNN scores (`knn`, or the `sweep` rows of the value), or the tables of the
-    pairs' results (`transfer` and the others of `_collect_transfer`)."""
+    """The report tables of one configuration of the experiment (a sweep point `value`, or None), read once
+    its days are built and evaluated: the kNN scores (`knn`, or the `sweep` rows of the value), or the tables
+    of the pairs' results (`transfer` and the others of `_collect_transfer`)."""
     import polars as pl
 
     from darkembed.evaluate.knn_report import knn_table
@@ -317,9 +318,9 @@ def evaluate_experiment(
             "paper": exp.paper,
             "sweep": exp.sweep.model_dump(mode="json") if exp.sweep else None,
             "header": [
-                f"Simulated world: {sim.days} days from {sim.start}, scale {sim.scale}, seed {sim.seed}; networks "
-                f"{', '.join(nets)}; evaluated on {days[0]} .. {days[-1]} ({len(days)} days). Config hash "
-                f"{config.hash()}.",
+                f"Simulated world: {sim.days} days from {sim.start}, scale {sim.scale}, seed {sim.seed}; "
+                f"networks {', '.join(nets)}; evaluated on {days[0]} .. {days[-1]} ({len(days)} days). "
+                f"Config hash {config.hash()}.",
                 f"Reproduce: `darkembed experiment {name} --scale {sim.scale} --days {sim.days}`.",
             ],
         },
