@@ -10,20 +10,21 @@ import time
 from collections.abc import Sequence
 
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from darkembed.config import GNN_METHODS
+from darkembed.stages.read import is_current
 from darkembed.torchutil import set_threads
-from flows.common import config_from, log_stage, network_names, resolve_day, stage_current
+from flows.common import ConfigParam, Day, config_from, network_names, resolve_day, use_task_runner
+from flows.log import log_stage
 from tasks.embed import embed_gnn, embed_idarkvec
 
 
-@flow(name="embed", flow_run_name="embed[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="embed", flow_run_name="embed[{day}]")
 def embed_flow(
-    day: str | None = None,
+    day: Day | None = None,
     networks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
-    config: Sequence[str] | None = None,
+    config: ConfigParam = None,
     skip_current: bool = False,
 ) -> list[dict]:
     """Update the embeddings of `day` for each network and method (continuing the previous day's checkpoints).
@@ -46,19 +47,18 @@ def embed_flow(
         for m in wanted
         for n in names
         if not (
-            skip_current
-            and stage_current(cfg, "embeddings", n, d, m)
-            and stage_current(cfg, "models", n, d, m)
+            skip_current and is_current(cfg, "embeddings", n, d, m) and is_current(cfg, "models", n, d, m)
         )
     ]
     started = time.time()
-    futures = [
-        (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
-        for m, n in todo
-    ]
     results = []
-    for m, _n, fut in futures:
-        res = fut.result()
-        log_stage("embed", res, started=started, method=m)
-        results.append(res)
+    with use_task_runner(cfg):
+        futures = [
+            (m, n, embed_idarkvec.submit(cfg, n, d) if m == "idarkvec" else embed_gnn.submit(cfg, n, d, m))
+            for m, n in todo
+        ]
+        for m, _n, fut in futures:
+            res = fut.result()
+            log_stage("embed", res, started=started, method=m)
+            results.append(res)
     return results

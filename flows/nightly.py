@@ -13,28 +13,18 @@ import time
 from collections.abc import Sequence
 
 from prefect import flow
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from darkembed import tracking
 from darkembed.config import Config
 from darkembed.embed.chain import chain_start, is_chained, resume_from
 from darkembed.layout import Layout
-from darkembed.lineage import partition_stale
-from darkembed.stages.read import pair_name
+from darkembed.stages.day import day_parts, day_stale, feature_parts
+from darkembed.stages.read import is_current, pair_name
 from darkembed.store import read_manifest, sweep_debris
 from darkembed.torchutil import set_threads
-from flows.common import (
-    config_from,
-    flow_tags,
-    log_stage,
-    network_names,
-    progress,
-    resolve_day,
-    stage_current,
-)
+from flows.common import ConfigParam, Day, config_from, network_names, resolve_day, use_task_runner
 from flows.embed import embed_flow
-from flows.ingest import log_ingest_result, submit_ingest
-from flows.transfer import log_adapt
+from flows.ingest import submit_ingest
+from flows.log import flow_run, log_adapt, log_ingest, log_stage, stage_run
 from tasks.adapt import adapt_pair
 from tasks.corpus import build_corpus
 from tasks.evaluate import knn_day
@@ -43,8 +33,6 @@ from tasks.labels import label_day
 from tasks.report import report_activity
 
 log = logging.getLogger(__name__)
-
-STAGES = ("packets", "labels", "corpus", "graph")
 
 
 def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
@@ -59,12 +47,9 @@ def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
         for stage, task in (("labels", label_day), ("corpus", build_corpus), ("graph", build_graph)):
             later.append((stage, task.submit(cfg, n, d), t))
     results = []
-    for n, fut in ingests.items():
+    for fut in ingests.values():
         res = fut.result()
-        name = f"ingest[{n}/{d}]"
-        with tracking.run(name, nested=True, started=t0, tags={"stage": "ingest", "network": n, "day": d}):
-            log_ingest_result(res)
-        progress(name, {"files": len(res["reports"]), "packets": sum(r["kept"] for r in res["reports"])}, t0)
+        log_ingest(res, t0)
         results.append({"stage": "ingest", **res})
     figures = []
     for stage, fut, t in later:
@@ -80,11 +65,11 @@ def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
     return results
 
 
-@flow(name="nightly", flow_run_name="nightly[{day}]", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="nightly", flow_run_name="nightly[{day}]")
 def nightly(
-    day: str | None = None,
+    day: Day | None = None,
     networks: Sequence[str] | None = None,
-    config: Sequence[str] | None = None,
+    config: ConfigParam = None,
     evaluate: bool = True,
     force: bool = False,
     last_day: bool = True,
@@ -93,10 +78,11 @@ def nightly(
 
     `last_day`: whether the day ends a backfill (the adapt stage draws its t-SNE maps there, `report.tsne`).
 
-    A network whose feature partitions of the day are current (`stage_current`: complete, same settings, unchanged
-    inputs) is not re-ingested, a current embedding is not retrained and a pair's current results are not redone,
-    so a rerun after a failure, a crash or an evaluation-only change redoes only what is missing or stale (`force`
-    rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no pair adaptation).
+    A network whose feature partitions of the day are current (`stages.read.is_current`: complete, same
+    settings, unchanged inputs) is not re-ingested, a current embedding is not retrained and a pair's current
+    results are not redone, so a rerun after a failure, a crash or an evaluation-only change redoes only what
+    is missing or stale (`force` rebuilds everything). `evaluate=False` stops after the embeddings (no kNN, no
+    pair adaptation).
 
     Raises:
         ChainGapError: an incremental method has no checkpoint for the day before (and the day is not the chain's
@@ -108,9 +94,8 @@ def nightly(
     check_chains(cfg, d, names)
     sweep_debris(cfg.data_path)
     set_threads(cfg.orchestration.torch_threads, cfg.orchestration.max_workers)
-    with tracking.run(f"nightly[{d}]", config=cfg, tags=flow_tags("nightly", day=d, networks=names)):
-        tracking.log_config(cfg)
-        stale = {n: day_stale(cfg, d, [(s, n, None) for s in (*STAGES, "reports")]) for n in names}
+    with flow_run("nightly", f"nightly[{d}]", cfg, day=d, networks=names), use_task_runner(cfg):
+        stale = {n: day_stale(cfg, d, feature_parts(n)) for n in names}
         stale = {n: why for n, why in stale.items() if force or why}
         for n, why in stale.items():
             log.info("nightly %s: building the features of %s (%s)", d, n, "; ".join(why) or "forced")
@@ -120,8 +105,8 @@ def nightly(
             )
         results = _features(cfg, list(stale), d) if stale else []
         log.info("%s: embeddings (%s) of %s", d, ", ".join(cfg.embed.methods), ", ".join(names))
-        with tracking.run(f"embed[{d}]", nested=True, tags={"stage": "embed", "day": d}):
-            results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, config, force)]
+        with stage_run(f"embed[{d}]", stage="embed", day=d):
+            results += [{"stage": "embed", **r} for r in run_embeddings(cfg, d, names, force)]
         if evaluate:
             results += evaluate_day(cfg, d, names, force, last_day=last_day)
     return results
@@ -162,7 +147,7 @@ def evaluate_day(
         (p, m)
         for p in pairs
         for m in cfg.adapt.methods
-        if force or not stage_current(cfg, "results", pair_name(p.provider, p.customer), d, m)
+        if force or not is_current(cfg, "results", pair_name(p.provider, p.customer), d, m)
     ]
     futures = [adapt_pair.submit(cfg, p.provider, p.customer, d, m, last_day=last_day) for p, m in todo]
     for fut in futures:
@@ -172,13 +157,12 @@ def evaluate_day(
     return results
 
 
-def run_embeddings(
-    cfg: Config, d: dt.date, names: list[str], config: Sequence[str] | None, force: bool = False
-) -> list[dict]:
-    """The embedding flow for the day: on the GPU work pool's deployment when configured, else inline."""
+def run_embeddings(cfg: Config, d: dt.date, names: list[str], force: bool = False) -> list[dict]:
+    """The embedding flow for the day: on the GPU work pool's deployment when configured (with this run's
+    resolved configuration, so that both sides use the same settings and data root), else inline."""
     dep = cfg.orchestration.embed_deployment
     if not dep:
-        return embed_flow(day=d.isoformat(), networks=names, config=config, skip_current=not force)
+        return embed_flow(day=d, networks=names, config=cfg, skip_current=not force)
     from prefect.deployments import run_deployment
 
     run = run_deployment(
@@ -186,7 +170,7 @@ def run_embeddings(
         parameters={
             "day": d.isoformat(),
             "networks": names,
-            "config": list(config or []),
+            "config": cfg.model_dump(mode="json"),
             "skip_current": True,
         },
         timeout=None,
@@ -210,53 +194,21 @@ def run_embeddings(
     ]
 
 
-def day_parts(
-    cfg: Config, network: str, evaluate: bool = True, networks: Sequence[str] | None = None
-) -> list[tuple[str, str, str | None]]:
-    """Every partition (stage, network, method) a network-day produces: features, report, each method's
-    embeddings and checkpoint, and with `evaluate` the results of each pair the network provides for (whose
-    customer is among `networks`, when given) and each adapted method."""
-    parts: list[tuple[str, str, str | None]] = [(s, network, None) for s in (*STAGES, "reports")]
-    parts += [(s, network, m) for m in cfg.embed.methods for s in ("embeddings", "models")]
-    if evaluate:
-        parts += [
-            ("results", pair_name(p.provider, p.customer), m)
-            for p in cfg.pairs
-            if p.provider == network and (networks is None or p.customer in networks)
-            for m in cfg.adapt.methods
-        ]
-    return parts
-
-
-def day_stale(cfg: Config, day: dt.date, parts: Sequence[tuple[str, str, str | None]]) -> list[str]:
-    """Why each of `parts` (see `day_parts`) is not current on `day` (empty when all are)."""
-    out = []
-    for s, n, m in parts:
-        why = partition_stale(cfg, s, n, day, m)
-        if why:
-            out.append(f"{s}[{n}{f'/{m}' if m else ''}]: {why}")
-    return out
-
-
-def day_complete(cfg: Config, network: str, day: dt.date, evaluate: bool = True) -> bool:
-    """Whether every partition the network-day produces (`day_parts`) is complete and current."""
-    return not day_stale(cfg, day, day_parts(cfg, network, evaluate))
-
-
 @flow(name="backfill", flow_run_name="backfill[{start}..{end}]")
 def backfill(
-    start: str,
-    end: str,
+    start: Day,
+    end: Day,
     networks: Sequence[str] | None = None,
-    config: Sequence[str] | None = None,
+    config: ConfigParam = None,
     force: bool = False,
     evaluate: bool = True,
 ) -> list[str]:
     """Run the nightly pipeline on each day of [start, end] in order, resuming after the last complete day.
 
     Days whose partitions are all current are skipped unless `force`; a failing day stops the backfill (later
-    days depend on its checkpoints), and a rerun continues from there. `evaluate=False` builds the features and
-    embeddings only (the experiments flow evaluates its test days itself).
+    days depend on its checkpoints), and a rerun continues from there. `evaluate=False` builds the features
+    and embeddings only (the experiments flow evaluates its test days itself). Each day is a `nightly` subflow
+    run, given the resolved configuration and the day.
 
     Returns:
         The days run (ISO strings).
@@ -275,8 +227,7 @@ def backfill(
         else:
             if why:
                 log.info("backfill: %s to run: %s", d, "; ".join(why))
-            nightly(day=d.isoformat(), networks=names, config=config, evaluate=evaluate, force=force,
-                    last_day=d == b)  # fmt: skip
+            nightly(day=d, networks=names, config=cfg, evaluate=evaluate, force=force, last_day=d == b)
             ran.append(d.isoformat())
         d += dt.timedelta(days=1)
     return ran

@@ -438,10 +438,6 @@ def _run_flow(module: str, name: str, **kwargs):
     cfg = get_config()
     prefect_env(cfg, _State.verbose)
     fn = getattr(importlib.import_module(module), name)
-    if cfg.orchestration.dask_address:
-        from flows.common import task_runner
-
-        fn = fn.with_options(task_runner=task_runner(cfg))
 
     def on_term(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
@@ -611,7 +607,7 @@ def experiment_cmd(
     ),
 ) -> None:
     """Run one of the papers' experiments end to end and print its report (without NAME: list them)."""
-    from flows.catalog import experiment_names, experiment_titles
+    from darkembed.stages.experiments import experiment_names, experiment_titles
 
     if not name:
         titles = experiment_titles()
@@ -646,15 +642,13 @@ def report_cmd(
     import tempfile
 
     from darkembed.report.experiment import from_mlflow, render
-    from flows.catalog import experiment_names
+    from darkembed.stages.experiments import experiment_names, resolve_experiment
 
     wanted = list(names or experiment_names())
     unknown = [n for n in wanted if n not in experiment_names()]
     if unknown:
         raise fail(f"unknown experiment(s) {unknown}; known: {', '.join(experiment_names())}")
     cfg = get_config()
-    from flows.experiments import resolve_experiment
-
     with tempfile.TemporaryDirectory() as tmp:
         base = out.parent if out else Path(tmp)
         parts = []

@@ -1,15 +1,23 @@
 """Deployments for real: a Prefect server on loopback, `darkembed deploy`, a deployment run picked up by a
-process worker, the flow run completed and its partition written."""
+process worker, the flow run completed and its partition written; and the task runner a flow takes from its
+configuration (the only way a deployment's runner can follow the configuration)."""
 
 import gzip
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from prefect import flow, task
+from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from darkembed.config import load_config
+from flows.common import config_from, use_task_runner
 from tests.conftest import free_port, wait_http
 from tests.pcapbuild import pcap, syn
 
@@ -66,3 +74,25 @@ def test_deploy_and_run_on_a_process_worker(tmp_path):
     finally:
         os.killpg(server.pid, 15)
         server.wait(30)
+
+
+@task
+def _thread() -> str:
+    time.sleep(0.2)  # long enough for the pool to start every thread it may
+    return threading.current_thread().name
+
+
+@flow(task_runner=ThreadPoolTaskRunner(max_workers=8))
+def _fan_out(config, tasks: int) -> tuple[int, list[str]]:
+    with use_task_runner(config_from(config)):
+        runner = FlowRunContext.get().task_runner
+        return runner._max_workers, [f.result() for f in [_thread.submit() for _ in range(tasks)]]
+
+
+def test_a_flow_runs_its_tasks_on_the_runner_its_configuration_asks_for(tmp_path):
+    cfg_file = tmp_path / "two.yaml"
+    cfg_file.write_text("orchestration: {max_workers: 2}\n")
+    # the files (what a deployment passes) or the resolved configuration (what a flow passes to the next)
+    for config in ([str(cfg_file)], load_config(cfg_file)):
+        workers, threads = _fan_out(config, 6)
+        assert workers == 2 and len(threads) == 6 and len(set(threads)) == 2, threads

@@ -7,14 +7,14 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from flows.experiments import (
+from darkembed.stages.experiments import (
     evaluation_days,
-    experiment,
     experiment_names,
     experiment_networks,
     resolve_experiment,
     with_value,
 )
+from flows.experiments import experiment
 
 
 def test_every_experiment_resolves_into_its_own_directory(tmp_path):

@@ -17,8 +17,9 @@ from darkembed.embed.chain import ChainGapError
 from darkembed.evaluate.classifier_bundle import load_classifier
 from darkembed.layout import Layout
 from darkembed.simulate import simulate
+from darkembed.stages.day import day_complete
 from darkembed.store import read_manifest
-from flows.nightly import backfill, check_chains, day_complete, nightly
+from flows.nightly import backfill, check_chains, nightly
 from tests.outputs import check_golden
 
 D1, D2 = dt.date(2023, 1, 1), dt.date(2023, 1, 2)
