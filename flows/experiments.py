@@ -21,9 +21,9 @@ from prefect import flow
 
 from darkembed import tracking
 from darkembed.config import Config, load_config
-from darkembed.evaluate.knn_report import knn_table
 from darkembed.layout import Layout
 from darkembed.report.experiment import ExperimentTables, headline_metrics, render, write_tables
+from darkembed.stages.knn import knn_table
 from darkembed.stages.read import pair_name
 from darkembed.store import is_complete, read_manifest
 from flows.catalog import EXPERIMENTS, experiment_names
