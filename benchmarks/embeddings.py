@@ -39,11 +39,11 @@ def main() -> None:
     from darkembed.ingest import ingest_day
     from darkembed.layout import Layout
     from darkembed.simulate import simulate
+    from darkembed.stages.corpus import build_corpus
+    from darkembed.stages.graph import build_graph
+    from darkembed.stages.ingest import day_files
     from darkembed.stages.read import CORPUS_FILE
-    from tasks.corpus import build_corpus
     from tasks.embed import embed_gnn
-    from tasks.graph import build_graph
-    from tasks.ingest import day_files
 
     with tempfile.TemporaryDirectory(prefix="darkembed-embed-bench-") as tmp:
         tmp = Path(tmp)
@@ -68,8 +68,8 @@ def main() -> None:
         days = [cfg.simulate.start + dt.timedelta(days=i) for i in range(args.days)]
         for d in days:
             ingest_day(lay.packets("darknet-a", d), day_files(cfg, "darknet-a", d), d)
-            build_corpus.fn(cfg, "darknet-a", d)
-            g = build_graph.fn(cfg, "darknet-a", d)
+            build_corpus(cfg, "darknet-a", d)
+            g = build_graph(cfg, "darknet-a", d)
         print(
             f"world: {args.days} days at scale {args.scale}, last day {g['hosts']:,} hosts, {g['ports']:,} ports, "
             f"{g['edges']:,} edges, {g['packets']:,} packets (prepared in {time.perf_counter() - t0:.0f} s); "

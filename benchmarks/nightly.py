@@ -103,30 +103,30 @@ def child(stage: str, cfg_path: str, threads: int) -> None:
 
         simulate(cfg)
     elif stage == "ingest":
-        from tasks.ingest import commit_packets, ingest_source, plan_day
+        from darkembed.stages.ingest import commit_packets, ingest_source, plan_day
 
         for n in NETWORKS:
             plan = plan_day(cfg, n, day)
-            reps = [ingest_source.fn(cfg, n, day, f, name, plan["staging"])
+            reps = [ingest_source(cfg, n, day, f, name, plan["staging"])
                     for f, name in zip(plan["files"], plan["names"], strict=True)]  # fmt: skip
-            commit_packets.fn(cfg, n, day, plan, reps)
+            commit_packets(cfg, n, day, plan, reps)
     elif stage in ("labels", "corpus", "graph"):
-        from tasks.corpus import build_corpus
-        from tasks.graph import build_graph
-        from tasks.labels import label_day
+        from darkembed.stages.corpus import build_corpus
+        from darkembed.stages.graph import build_graph
+        from darkembed.stages.labels import label_day
 
         fn = {"labels": label_day, "corpus": build_corpus, "graph": build_graph}[stage]
         for n in NETWORKS:
-            fn.fn(cfg, n, day)
+            fn(cfg, n, day)
     elif stage == "embed":
         from darkembed.stages.embed import embed_idarkvec
 
         info["hosts"] = {n: embed_idarkvec(cfg, n, day)["hosts"] for n in NETWORKS}
     elif stage == "knn":
-        from tasks.evaluate import knn_day
+        from darkembed.stages.knn import knn_day
 
         for n in NETWORKS:
-            knn_day.fn(cfg, "idarkvec", n, day)
+            knn_day(cfg, "idarkvec", n, day)
     elif stage == "adapt":
         from darkembed.stages.adapt import adapt_pair
 

@@ -2,42 +2,56 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
-from prefect import flow
+from prefect import allow_failure, flow
+from prefect.futures import PrefectFuture
 
+from darkembed.config import Config
+from darkembed.stages.ingest import PacketsResult, discard_staging, plan_day
 from flows.common import ConfigParam, Day, config_from, network_names, resolve_day, use_task_runner
 from flows.log import flow_run, log_ingest
-from tasks.ingest import commit_packets, discard_staging, ingest_source, plan_day
+from tasks.ingest import commit_packets, ingest_source
 
 
-def submit_ingest(cfg, network: str, day):
-    """Fan a network-day's files out as one task each, then commit them; returns the commit future."""
+class _AllowFailure(allow_failure):
+    """`allow_failure` that also reaches a Dask worker intact: Dask rebuilds namedtuples but turns any other tuple
+    subclass (Prefect's annotations are tuples) into a plain tuple, which Prefect would then neither unwrap nor
+    exempt from its upstream-failure check. The namedtuple members below are what Dask looks for."""
+
+    _fields = ("value",)
+    _field_defaults: ClassVar[dict] = {}
+
+    def __getnewargs__(self) -> tuple:
+        return (self[0],)
+
+    @classmethod
+    def _make(cls, values: Sequence) -> _AllowFailure:
+        return cls(*values)
+
+    def _asdict(self) -> dict:
+        return {"value": self[0]}
+
+    def _replace(self, **kwargs: object) -> _AllowFailure:
+        return type(self)(kwargs.get("value", self[0]))
+
+
+def submit_ingest(cfg: Config, network: str, day: dt.date) -> PrefectFuture[PacketsResult]:
+    """Fan a network-day's files out as one task each and submit their commit, which runs once every file is done
+    (a failed file discards the staging directory and fails the commit with its error); returns the commit future.
+    """
     plan = plan_day(cfg, network, day)
-    futures = [
+    files = [
         ingest_source.submit(cfg, network, day, f, n, plan["staging"])
         for f, n in zip(plan["files"], plan["names"], strict=True)
     ]
-    return _Commit(cfg, network, day, plan, futures)
-
-
-class _Commit:
-    """Waits for a day's file tasks, then commits (or discards the staging directory if any failed)."""
-
-    def __init__(self, cfg, network, day, plan, futures):
-        self.cfg, self.network, self.day, self.plan, self.futures = cfg, network, day, plan, futures
-        self._result = None
-
-    def result(self) -> dict:
-        if self._result is None:
-            try:
-                reports = [f.result() for f in self.futures]
-            except BaseException:
-                discard_staging(self.plan)
-                raise
-            self._result = commit_packets(self.cfg, self.network, self.day, self.plan, reports)
-        return self._result
+    commit = commit_packets.submit(cfg, network, day, plan, [_AllowFailure(f) for f in files])
+    # This process took the staging lease (plan_day); on a Dask cluster the commit runs in another process.
+    commit.add_done_callback(lambda _: discard_staging(plan))
+    return commit
 
 
 @flow(name="ingest", flow_run_name="ingest[{day}]")

@@ -14,4 +14,3 @@ def io_errors_only(task: Any, task_run: Any, state: Any) -> bool:
     except Exception:
         return False
     return False
-

@@ -214,7 +214,7 @@ def test_first_seen_edges_need_every_earlier_day_of_the_month(tmp_path):
     from darkembed.config import load_config
     from darkembed.embed.chain import ChainGapError
     from darkembed.layout import Layout
-    from tasks.graph import _month_edges
+    from darkembed.stages.graph import _month_edges
 
     cfg = load_config(overrides={"data_root": str(tmp_path), "graph": {"edges": "first_seen"}})
     lay = Layout(cfg.data_path)

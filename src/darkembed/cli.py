@@ -690,8 +690,9 @@ def evaluate_knn_cmd(
     out: Annotated[Path | None, typer.Option(help="Also write the table as markdown here.")] = None,
 ) -> None:
     """Leave-one-out 3-NN F1 per class and method, mean ± std over days (the \\[GNN] Table 3 layout)."""
-    from darkembed.evaluate.knn_report import knn_table, table3_markdown
+    from darkembed.evaluate.knn_report import table3_markdown
     from darkembed.layout import Layout, parse_day
+    from darkembed.stages.knn import knn_table
 
     cfg = get_config()
     parse_day_opt(start, "--start")

@@ -5,6 +5,7 @@ import gzip
 import pytest
 
 from darkembed.config import load_config
+from darkembed.ingest import CaptureError
 from darkembed.layout import Layout
 from darkembed.store import read_manifest
 from flows.common import task_runner
@@ -33,7 +34,14 @@ def test_ingest_files_run_on_dask_workers(tracking_env):
         with distributed.Client(cl) as client, distributed.get_task_stream(client) as ts:
             ingest_flow.with_options(task_runner=task_runner(cfg))(day="2023-01-01", config=[str(cfg_file)])
         workers = {t["worker"] for t in ts.data}
-    m = read_manifest(Layout(tracking_env / "data").packets("na", "2023-01-01"))
-    assert m["rows"] == 400 and len(m["files"]) == 4
-    assert len(ts.data) >= 4  # every file ran as a Dask task
-    assert len(workers) >= 1
+        m = read_manifest(Layout(tracking_env / "data").packets("na", "2023-01-01"))
+        assert m["rows"] == 400 and len(m["files"]) == 4
+        assert len(ts.data) >= 4  # every file ran as a Dask task
+        assert len(workers) >= 1
+
+        # A file that fails on a worker fails the day with its own error; the staged files are discarded.
+        (d / "h05.pcap.gz").write_bytes(gzip.compress(b"not a capture"))
+        with pytest.raises(CaptureError, match=r"h05\.pcap\.gz: not a capture"):
+            ingest_flow.with_options(task_runner=task_runner(cfg))(day="2023-01-01", config=[str(cfg_file)])
+    assert read_manifest(Layout(tracking_env / "data").packets("na", "2023-01-01")) == m
+    assert not list((tracking_env / "data").rglob("*staging*"))

@@ -67,3 +67,4 @@ def test_a_file_that_is_not_a_capture_fails_the_day_and_keeps_the_previous_parti
         ingest_flow(day="2023-01-01", networks=["na"], config=[str(cfg)])
     after = read_manifest(Layout(tracking_env / "data").packets("na", "2023-01-01"))
     assert after == before
+    assert not list((tracking_env / "data").rglob("*staging*"))  # the other files' staged parts are gone

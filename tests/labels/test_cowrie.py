@@ -360,7 +360,7 @@ def test_a_day_pattern_finds_the_rotated_gzipped_log_and_reports_missing_days(tm
 
 def test_the_labels_stage_warns_about_and_returns_a_missing_honeypot_day(tmp_path):
     from darkembed.config import load_config
-    from tasks.labels import cowrie_files
+    from darkembed.stages.labels import cowrie_files
 
     write(tmp_path / "cowrie.json.2023-01-01.gz", brute_forcer(3), gz=True)
     cfg = load_config(
@@ -373,11 +373,11 @@ def test_the_labels_stage_warns_about_and_returns_a_missing_honeypot_day(tmp_pat
     seen: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = seen.append  # Prefect's logging setup may keep task-module records from the root logger
-    logging.getLogger("tasks.labels").addHandler(handler)
+    logging.getLogger("darkembed.stages.labels").addHandler(handler)
     try:
         files, missing = cowrie_files(cfg, dt.date(2023, 1, 2))
     finally:
-        logging.getLogger("tasks.labels").removeHandler(handler)
+        logging.getLogger("darkembed.stages.labels").removeHandler(handler)
     assert files == [] and missing == [str(tmp_path / "cowrie.json.2023-01-02")]
     (record,) = seen
     assert record.levelno == logging.WARNING and "no Cowrie log matches" in record.getMessage()

@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -132,6 +134,24 @@ class IngestReport:
             "gaps": [list(g) for g in self.gaps],
             "flagged": dict(self.flagged),
         }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> IngestReport:
+        """The report an `as_row` dict describes (with its damaged records when the row carries `bad`); what
+        `as_row` leaves out (`compressed`, `linktypes`, `gzip_lost`) keeps its default."""
+        return cls(
+            file=row["file"],
+            format=row["format"],
+            records=row["records"],
+            kept=row["kept"],
+            skipped=dict(row["skipped"]),
+            bad=[(int(o), str(r)) for o, r in row.get("bad", [])],
+            bytes=row["bytes"],
+            seconds=row["seconds"],
+            error=row["error"],
+            gaps=[(int(o), int(n), str(r)) for o, n, r in row.get("gaps", [])],
+            flagged=dict(row.get("flagged", {})),
+        )
 
     def summary(self) -> str:
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"

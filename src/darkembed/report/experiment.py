@@ -7,7 +7,7 @@ from the run that just finished or are downloaded from MLflow later (`darkembed 
 Tables (all optional, by name):
 * `transfer`: per-day summaries of the pair settings (pair, method, day, setting, class, precision/recall/f1
   mean and std over folds), [TNSM] Tables II-IV and VII-IX.
-* `knn`: `knn_report.knn_table` output (method, class, f1 mean/std over days, support), [GNN] Table 3.
+* `knn`: `darkembed.stages.knn.knn_table` output (method, class, f1 mean/std over days, support), [GNN] Table 3.
 * `sweep`: the same with a `value` column, one block per value of the swept parameter ([GNN] Fig. 4).
 * `anchor_sweep`: the anchor-fraction rows of `protocol.anchor_sweep` with `setting`, [TNSM] "impact of anchors".
 * `clusters`: cluster metrics per space (`setting`, `metric`, `value`), [TNSM] Table V.

@@ -63,7 +63,7 @@ def demo_summary(cfg: Config, day: dt.date) -> list:
             ", ".join(emb) or "-",
         )
     tables = [t]
-    from darkembed.evaluate.knn_report import knn_day
+    from darkembed.stages.knn import knn_scores
 
     k = Table(title=f"leave-one-out 3-NN macro F1 on {day} (labelled active hosts)")
     k.add_column("network")
@@ -72,7 +72,7 @@ def demo_summary(cfg: Config, day: dt.date) -> list:
     for net in cfg.networks:
         cells = []
         for m in cfg.embed.methods:
-            s = knn_day(cfg, m, net.name, day)
+            s = knn_scores(cfg, m, net.name, day)
             cells.append("-" if s is None else f"{s.macro['f1']:.2f}")
         k.add_row(net.name, *cells)
     tables.append(k)

@@ -236,7 +236,7 @@ def point_tables(config: Config, value: Any, days: list[dt.date]) -> dict[str, p
     of the pairs' results (`transfer` and the others of `_collect_transfer`)."""
     import polars as pl
 
-    from darkembed.evaluate.knn_report import knn_table
+    from darkembed.stages.knn import knn_table
 
     exp = config.experiment
     if exp.kind == "transfer":
