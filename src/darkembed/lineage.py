@@ -26,6 +26,24 @@ def capture_files(config: Config, network: str, day: dt.date) -> list[Path]:
     return expand_inputs(patterns["captures"] + patterns["legacy_traces"])
 
 
+def cowrie_patterns(config: Config, day: dt.date) -> list[str]:
+    """The Cowrie log patterns of the day of every honeypot network (honeypot labels are global ground truth: every
+    network's labels read them)."""
+    return [p for n in config.networks for p in n.inputs_for(day)["cowrie"]]
+
+
+def label_inputs(config: Config, network: str, day: dt.date) -> list[Path]:
+    """The inputs of a network-day's `labels` partition as they are now: the day's Cowrie logs, the scanner lists
+    in force that day and the network's `packets` partition (a Cowrie log that appears after the labels were made
+    makes them stale)."""
+    from darkembed.labels.cowrie import find_cowrie_logs
+    from darkembed.labels.scanners import lists_in_force
+
+    files, _ = find_cowrie_logs(cowrie_patterns(config, day))
+    lists = [Path(lc.path) for lc in lists_in_force(config.labels, day)]
+    return [*files, *lists, Layout(config.data_path).packets(network, day)]
+
+
 def partition_stale(
     config: Config, stage: str, network: str, day: dt.date, method: str | None = None
 ) -> str | None:
@@ -38,7 +56,13 @@ def partition_stale(
         method: the embedding method of `embeddings`, `models` and `results`.
     """
     part = Layout(config.data_path).partition(stage, day, network, method)
-    expected = capture_files(config, network, day) if stage == "packets" else None
+    expected = (
+        capture_files(config, network, day)
+        if stage == "packets"
+        else label_inputs(config, network, day)
+        if stage == "labels"
+        else None
+    )
     reason = stale_reason(part, config.stage_hash(stage, network, method), expected)
     if reason is None and stage == "models" and method is not None:
         reason = chain_stale(read_manifest(part), method, day, chain_start(config))

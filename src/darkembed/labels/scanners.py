@@ -91,16 +91,19 @@ def _load(cfg: ScannerListConfig) -> ScannerList:
     return lst
 
 
+def lists_in_force(cfg: LabelsConfig, day: dt.date | None = None) -> list[ScannerListConfig]:
+    """The configured scanner lists in force on `day` (all of them when no day is given), in config order."""
+    return [
+        lc
+        for lc in cfg.scanner_lists
+        if day is None
+        or ((lc.valid_from is None or lc.valid_from <= day) and (lc.valid_to is None or day <= lc.valid_to))
+    ]
+
+
 def load_scanner_lists(cfg: LabelsConfig, day: dt.date | None = None) -> list[ScannerList]:
     """Load the configured scanner lists (only those in force on `day` when a day is given), in config order."""
-    out = []
-    for lc in cfg.scanner_lists:
-        if day is not None and not (
-            (lc.valid_from is None or lc.valid_from <= day) and (lc.valid_to is None or day <= lc.valid_to)
-        ):
-            continue
-        out.append(_load(lc))
-    return out
+    return [_load(lc) for lc in lists_in_force(cfg, day)]
 
 
 _SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "net", "org"})

@@ -17,6 +17,7 @@ from darkembed.labels import label_day as _label_day
 from darkembed.labels import labels_table, load_scanner_lists, read_cowrie
 from darkembed.labels.cowrie import find_cowrie_logs
 from darkembed.layout import Layout
+from darkembed.lineage import cowrie_patterns
 from darkembed.schemas import LABELS
 from darkembed.stages.read import LABELS_FILE, active_lazy, packets_lazy
 from darkembed.store import write_partition
@@ -47,8 +48,7 @@ class LabelsResult(TypedDict):
 def cowrie_files(config: Config, day: dt.date) -> tuple[list[Path], list[str]]:
     """Cowrie logs of the day from every honeypot network (honeypot labels are global ground truth), and the
     configured patterns without a file that day (each logged as a warning)."""
-    patterns = [p for n in config.networks for p in n.inputs_for(day)["cowrie"]]
-    files, missing = find_cowrie_logs(patterns)
+    files, missing = find_cowrie_logs(cowrie_patterns(config, day))
     for pattern in missing:
         log.warning(
             "labels %s: no Cowrie log matches %s (nor %s.gz); labelling without it", day, pattern, pattern
@@ -69,6 +69,7 @@ def label_day(config: Config, network: str, day: dt.date) -> LabelsResult:
     with write_partition(
         part,
         dataset="labels",
+        # what `lineage.label_inputs` finds now: a Cowrie log that appears later makes the labels stale
         inputs=[
             *files,
             *[sl.path for sl in lists if getattr(sl, "path", None)],
