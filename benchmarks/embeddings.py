@@ -40,10 +40,10 @@ def main() -> None:
     from darkembed.layout import Layout
     from darkembed.simulate import simulate
     from darkembed.stages.corpus import build_corpus
+    from darkembed.stages.embed import embed_gnn
     from darkembed.stages.graph import build_graph
     from darkembed.stages.ingest import day_files
     from darkembed.stages.read import CORPUS_FILE
-    from tasks.embed import embed_gnn
 
     with tempfile.TemporaryDirectory(prefix="darkembed-embed-bench-") as tmp:
         tmp = Path(tmp)
@@ -107,9 +107,9 @@ def main() -> None:
         for m in args.methods.split(","):
             for d in days[:-1]:
                 if not m.startswith("gcn"):
-                    embed_gnn.fn(cfg, "darknet-a", d, m)
+                    embed_gnn(cfg, "darknet-a", d, m)
             t = time.perf_counter()
-            r = embed_gnn.fn(cfg, "darknet-a", days[-1], m)
+            r = embed_gnn(cfg, "darknet-a", days[-1], m)
             total = time.perf_counter() - t
             print(
                 f"{m:18} {r['seconds']:9.2f} {r['epochs']:7d}  window {r['window_days']} day(s); "
