@@ -124,3 +124,24 @@ def test_inputs_the_ingest_would_skip_are_warned_about(tmp_path, caplog):
         cli.warn_inputs(load_config(f), None, [dt.date(2023, 1, 1)])
     text = caplog.text
     assert "sub.pcap, a directory: skipped" in text and "gone.pcap, a dangling symbolic link" in text
+
+
+def test_experiment_passes_its_name_and_options_to_the_flow(tmp_path, monkeypatch):
+    """`darkembed experiment NAME` reaches the experiments flow with its name (a flow parameter called `name` once
+    collided with the runner's own argument) and prints the report the flow wrote."""
+    import flows.experiments
+
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / "report.md"
+    report.write_text("# the report\n")
+    seen = {}
+
+    def experiment(**kwargs):
+        seen.update(kwargs)
+        return {"report": str(report)}
+
+    monkeypatch.setattr(flows.experiments, "experiment", experiment)
+    r = _invoke("experiment", "tnsm-table3", "--scale", "1.0", "--days", "34", "--home", "exp")
+    assert r.exit_code == 0, r.output
+    assert seen == {"name": "tnsm-table3", "scale": 1.0, "days": 34, "home": "exp", "config": []}
+    assert "# the report\n" in r.output

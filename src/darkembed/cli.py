@@ -428,23 +428,24 @@ def _days(start, end) -> list:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def _run_flow(module: str, name: str, **kwargs):
-    """Import the flow `module.name` with Prefect configured first (`prefect_env`), run it, and turn a failure
-    into one clear error line. SIGTERM, SIGHUP (the terminal closed) and Ctrl-C stop the run: its MLflow runs end FAILED, Prefect's local
-    server is stopped with it, and the command exits at once without waiting for task threads."""
+def _run_flow(module: str, flow_name: str, /, **kwargs):
+    """Import the flow `module.flow_name` with Prefect configured first (`prefect_env`), run it with `kwargs` (any
+    parameter name, `name` included: the two above are positional-only), and turn a failure into one clear error
+    line. SIGTERM, SIGHUP (the terminal closed) and Ctrl-C stop the run: its MLflow runs end FAILED, Prefect's
+    local server is stopped with it, and the command exits at once without waiting for task threads."""
     import importlib
     import signal
 
     cfg = get_config()
     prefect_env(cfg, _State.verbose)
-    fn = getattr(importlib.import_module(module), name)
+    fn = getattr(importlib.import_module(module), flow_name)
 
     def on_term(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = {s: signal.signal(s, on_term) for s in (signal.SIGTERM, signal.SIGHUP)}
     where = os.environ.get("PREFECT_API_URL") or "Prefect's local server (starts in 10 s to a minute)"
-    logging.getLogger(__name__).info("%s: starting on %s", name, where)
+    logging.getLogger(__name__).info("%s: starting on %s", flow_name, where)
     try:
         return fn(**kwargs, config=[str(p) for p in _State.config_paths])
     except KeyboardInterrupt as exc:
