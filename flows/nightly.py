@@ -42,7 +42,8 @@ def _features(cfg: Config, names: list[str], d: dt.date) -> list[dict]:
     ingests = {n: submit_ingest(cfg, n, d) for n in names}
     later = []
     for n in names:
-        ingests[n].result()  # commits the day's packets (its files were parsed concurrently with the others)
+        # wait for the commit of the day's packets (its files parse concurrently with the other networks')
+        ingests[n].result()
         t = time.time()
         for stage, task in (("labels", label_day), ("corpus", build_corpus), ("graph", build_graph)):
             later.append((stage, task.submit(cfg, n, d), t))

@@ -1,8 +1,9 @@
 """The markdown report of a named experiment, from its tables (docs/method.md section 6 layouts).
 
-Reads nothing itself: the experiments flow collects the tables from the `results` partitions (and the kNN scores)
-and logs them to MLflow as Parquet with `meta.json`; `render` turns the same inputs into markdown, whether they come
-from the run that just finished or are downloaded from MLflow later (`darkembed report`).
+Reads nothing itself: `darkembed.stages.experiments` collects the tables from the `results` partitions (and the
+kNN scores) and the experiments flow logs them to MLflow as Parquet with `meta.json`; `render` turns the same
+inputs into markdown, whether they come from the run that just finished or are downloaded from MLflow later
+(`darkembed report`).
 
 Tables (all optional, by name):
 * `transfer`: per-day summaries of the pair settings (pair, method, day, setting, class, precision/recall/f1
