@@ -86,9 +86,6 @@ def child(stage: str, cfg_path: str, threads: int) -> None:
     """Run one stage on the world's day (called in the child process); prints a JSON line."""
     import resource
 
-    from darkembed.cli import prefect_env
-
-    prefect_env()
     from darkembed.config import load_config
     from darkembed.torchutil import set_default_device, set_threads
 
