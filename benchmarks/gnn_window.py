@@ -3,7 +3,8 @@
 Leave-one-out 3-NN macro F1 on the true classes of darknet-a, mean of days 3-5, per model variant, window H and
 seed; also the F1 of hosts active on every day of the window and of the rest, and how well the embedding predicts
 the number of days a host was active in the window (the cause of the drop). Variants: `igcngru`, `igcngru:rep`
-(day t repeated H + 1 times: same depth, no history), `igcngru:init` (learning rate 0: untrained), `igcn`.
+(day t repeated H + 1 times: same depth, no history), `igcngru:init` (learning rate 0: untrained), `igcngru:skip`
+(`gnn.absent_days: skip`: a host's state passes unchanged through the days it was absent), `igcn`.
 
 Prepare a world and its graph partitions (data root D), then run:
 
@@ -66,6 +67,8 @@ for m in methods:
             cfg = GnnConfig(history=h)
             if variant == "init":
                 cfg = cfg.model_copy(update={"lr": 0.0})  # untrained: the initial weights, BN recalibrated
+            if variant == "skip":
+                cfg = cfg.model_copy(update={"absent_days": "skip"})
             tr = GnnTrainer(base, True, cfg, "cpu", seed=s)
             t0 = time.time()
             row = {"method": m, "H": h, "seed": s, "f1": [], "f1_full": [], "f1_part": [], "share_full": []}

@@ -330,6 +330,10 @@ class GnnConfig(_Frozen):
             without activity (a returning host starts afresh); None keeps every row for ever.
         bn_recalibrate: after each update, set BatchNorm's running statistics to the statistics of the updated
             day's full graph, so that eval-mode inference normalises as training did.
+        absent_days: what the GCN-GRU does at a day of the window on which a host was not active: `zero` feeds
+            it a zero input, as the authors' code does (the state then also encodes the host's activity
+            pattern), `skip` leaves its state unchanged, as if the day were not in its window
+            (docs/results.md, "i-GCN-GRU and the window").
     """
 
     hidden: list[int] = Field(default_factory=lambda: [1024, 512], min_length=1)
@@ -348,6 +352,7 @@ class GnnConfig(_Frozen):
     train_days: int = Field(default=20, ge=1)
     vocab_max_idle: int | None = Field(default=30, ge=1)
     bn_recalibrate: bool = True
+    absent_days: Literal["zero", "skip"] = "zero"
 
     @field_validator("hidden")
     @classmethod

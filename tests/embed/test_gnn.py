@@ -503,3 +503,21 @@ def test_checkpoint_holds_no_pickle_and_a_planted_one_is_never_loaded(days_nf, t
     back = GnnTrainer.load(tmp_path / "new")
     assert np.array_equal(back.embed(days_nf[:1])[1], tr.embed(days_nf[:1])[1])
     assert not marker.exists()
+
+
+def test_gru_skip_keeps_the_state_of_a_host_through_the_days_it_was_absent(days):
+    """`gnn.absent_days: skip`: a host absent on a day of the window is embedded as if that day were not in its
+    window (its state passes through unchanged); with `zero` (the authors') the absence itself moves it."""
+    d0, d1, d2 = days[:3]
+    on = [set(d.host_ip.numpy().tolist()) for d in (d0, d1, d2)]
+    gap = sorted((on[0] & on[2]) - on[1])  # active on the first and last day, not in between
+    assert gap, "the fixture needs a host with a gap"
+    for mode in ("skip", "zero"):
+        tr = GnnTrainer("igcngru", True, CFG.model_copy(update={"absent_days": mode}))
+        tr.update([d0, d1, d2])
+        ips, full = tr.embed([d0, d1, d2])
+        ips2, without = tr.embed([d0, d2])
+        assert np.array_equal(ips, ips2)
+        rows = np.isin(ips, gap)
+        same = np.isclose(full[rows], without[rows], rtol=1e-4, atol=1e-5).all(axis=1)
+        assert same.all() if mode == "skip" else not same.any(), mode

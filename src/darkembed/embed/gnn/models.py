@@ -121,9 +121,10 @@ class LinkModel(nn.Module):
     """Embedder plus the link-prediction head; GCN when `gru` is False, GCN-GRU otherwise.
 
     GCN: `encoder -> Linear(hidden[-1], E) -> ReLU -> BatchNorm1d(E)`.
-    GCN-GRU: the shared encoder on each snapshot of the window, nodes aligned on the last day's node keys (a node
-    absent on a day gets a zero input at that step), `GRU(hidden[-1], E)` over the window, final hidden state ->
-    `BatchNorm1d(E)`.
+    GCN-GRU: the shared encoder on each snapshot of the window, nodes aligned on the last day's node keys,
+    `GRU(hidden[-1], E)` over the window, final hidden state -> `BatchNorm1d(E)`. A node absent on a day of the
+    window gets a zero input at that step (`absent="zero"`, the authors') or keeps its state through it
+    (`absent="skip"`).
     Head: `concat(z_host, z_port) (2E) -> Linear(64) -> ReLU -> Linear(2) -> LogSoftmax`, class 1 = edge.
     """
 
@@ -136,9 +137,11 @@ class LinkModel(nn.Module):
         dropout: float,
         gru: bool,
         vocab_size: int = 0,
+        absent: str = "zero",
     ) -> None:
         super().__init__()
         self.gru_mode = gru
+        self.absent = absent
         self.encoder = GcnEncoder(in_dim, hidden, dropout, vocab_size)
         if gru:
             self.gru = nn.GRU(hidden[-1], embedding_dim)
@@ -181,17 +184,26 @@ class LinkModel(nn.Module):
             z = torch.relu(self.head(self.encoder(snaps[-1], rows[-1])))
             return self.norm(z)
         target = snaps[-1]
-        seq = []
+        seq, present = [], []
         for snap, r in zip(snaps, rows, strict=True):
             h = self.encoder(snap, r)
             if snap is target:
                 seq.append(h)
+                present.append(None)
                 continue
             idx = torch.from_numpy(align(target.node_key, snap.node_key)).to(h.device)
             padded = torch.cat([h, h.new_zeros(1, h.shape[1])])
             seq.append(padded[torch.where(idx < 0, h.shape[0], idx)])
-        _, h_n = self.gru(torch.stack(seq))  # (T, N_t, hidden[-1]) -> (1, N_t, E)
-        return self.norm(h_n[-1])
+            present.append(idx >= 0)
+        if self.absent == "zero":
+            _, h_n = self.gru(torch.stack(seq))  # (T, N_t, hidden[-1]) -> (1, N_t, E)
+            return self.norm(h_n[-1])
+        # skip: one GRU step per day; a node absent that day keeps its state (zeros until its first day)
+        state = seq[-1].new_zeros(1, seq[-1].shape[0], self.gru.hidden_size)
+        for x, here in zip(seq, present, strict=True):
+            _, step = self.gru(x.unsqueeze(0), state)
+            state = step if here is None else torch.where(here[None, :, None], step, state)
+        return self.norm(state[-1])
 
     def score(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """Log-probabilities (K, 2) of [no edge, edge] for pairs (2, K) of node ids of the embedded day."""
@@ -219,6 +231,7 @@ def build_link_model(
         cfg.dropout,
         gru=gru,
         vocab_size=vocab_size,
+        absent=cfg.absent_days,
     )
     model.reset_parameters(gen)  # on CPU: the same initial weights whatever the device
     model = model.to(device)
