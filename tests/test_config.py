@@ -211,3 +211,18 @@ def test_input_problems_name_directories_and_bad_links(tmp_path):
     assert "dir.pcap, a directory" in text
     assert "dangling.pcap, a dangling symbolic link" in text
     assert "loop.pcap, a symbolic-link loop" in text
+
+
+def test_a_setting_added_at_its_old_behaviour_leaves_every_stage_hash_as_it_was(monkeypatch):
+    """Upgrading must not make existing partitions stale: the embedded default hashes as before `gnn.absent_days`
+    existed (values from that commit), and only choosing another behaviour changes the hashes. A deliberate change
+    of a default does change them: update the values then, knowing that it makes existing data roots stale."""
+    monkeypatch.delenv("DARKEMBED_DATA_ROOT", raising=False)
+    cfg = load_config()
+    assert cfg.stage_hash("models", "darknet-a", "igcngru") == "0c8f4dafacb1"
+    assert cfg.stage_hash("embeddings", "darknet-a", "gcngru") == "6df16332274c"
+    assert cfg.stage_hash("results") == "ae4b4124dc61"
+    skip = load_config(overrides={"gnn": {"absent_days": "skip"}})
+    assert skip.stage_hash("models", "darknet-a", "igcngru") != "0c8f4dafacb1"
+    assert skip.stage_hash("results") != "ae4b4124dc61"
+    assert skip.stage_hash("models", "darknet-a", "idarkvec") == cfg.stage_hash("models", "darknet-a", "idarkvec")

@@ -871,6 +871,9 @@ class Config(_Frozen):
             method: the embedding method, for `embeddings` and `models`.
         """
         data = self.model_dump(mode="json")
+        for (section, key), neutral in _HASH_NEUTRAL.items():
+            if data[section].get(key) == neutral:
+                del data[section][key]
         if stage not in _STAGE_SECTIONS and stage not in ("embeddings", "models"):
             return _digest({k: v for k, v in data.items() if k not in _NOT_RESULTS})
         if stage in ("embeddings", "models"):
@@ -912,6 +915,9 @@ _STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 
 #: Sections that never change what a stage computes.
 _NOT_RESULTS = ("data_root", "tracking", "orchestration", "experiment", "exchange", "compute", "report")
+#: Settings added after partitions were first written, left out of every stage hash while they hold this value
+#: (the behaviour from before they existed), so that upgrading does not make a month of checkpoints stale.
+_HASH_NEUTRAL: dict[tuple[str, str], Any] = {("gnn", "absent_days"): "zero"}
 
 
 def _digest(data: Any) -> str:
