@@ -225,4 +225,6 @@ def test_a_setting_added_at_its_old_behaviour_leaves_every_stage_hash_as_it_was(
     skip = load_config(overrides={"gnn": {"absent_days": "skip"}})
     assert skip.stage_hash("models", "darknet-a", "igcngru") != "0c8f4dafacb1"
     assert skip.stage_hash("results") != "ae4b4124dc61"
-    assert skip.stage_hash("models", "darknet-a", "idarkvec") == cfg.stage_hash("models", "darknet-a", "idarkvec")
+    assert skip.stage_hash("models", "darknet-a", "idarkvec") == cfg.stage_hash(
+        "models", "darknet-a", "idarkvec"
+    )
