@@ -3,7 +3,6 @@ anything starts (no Prefect server, no traceback)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from darkembed import cli
-from darkembed.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,20 +108,6 @@ def test_the_real_command_prints_one_line_without_a_traceback(tmp_path):
                          env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == ["error: --day: not a day: 'notadate' (expected YYYY-MM-DD)"]
-
-
-def test_inputs_the_ingest_would_skip_are_warned_about(tmp_path, caplog):
-    day = tmp_path / "2023-01-01"
-    (day / "sub.pcap").mkdir(parents=True)
-    (day / "gone.pcap").symlink_to(tmp_path / "nowhere")
-    f = tmp_path / "n.yaml"
-    f.write_text(f"networks:\n  - name: x\n    captures: ['{tmp_path}/{{day:%Y-%m-%d}}/*.pcap']\npairs: []\n")
-    import datetime as dt
-
-    with caplog.at_level(logging.WARNING):
-        cli.warn_inputs(load_config(f), None, [dt.date(2023, 1, 1)])
-    text = caplog.text
-    assert "sub.pcap, a directory: skipped" in text and "gone.pcap, a dangling symbolic link" in text
 
 
 def test_experiment_passes_its_name_and_options_to_the_flow(tmp_path, monkeypatch):

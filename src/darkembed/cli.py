@@ -183,17 +183,6 @@ def check_networks(cfg: Config, names: list[str] | None) -> None:
         raise fail(str(exc)) from None
 
 
-def warn_inputs(cfg: Config, names: list[str] | None, days: list) -> None:
-    """Warn about the inputs the ingest would skip (glob matches that are directories or broken links)."""
-    log = logging.getLogger(__name__)
-    for net in cfg.networks:
-        if names and net.name not in names:
-            continue
-        for d in days:
-            for problem in net.input_problems(d):
-                log.warning("%s: %s", d, problem)
-
-
 @app.command("ingest")
 def ingest(
     files: Annotated[list[Path] | None, typer.Argument(help="Capture or trace files (with --out).")] = None,
@@ -223,7 +212,6 @@ def ingest(
     cfg = get_config()
     parse_day_opt(day)
     check_networks(cfg, network)
-    warn_inputs(cfg, network, [_day(day)])
     results = _run_flow("flows.ingest", "ingest_flow", day=day, networks=network)
     _print_reports([r for res in results for r in res["reports"]])
 
@@ -503,7 +491,6 @@ def nightly_cmd(
     cfg = get_config()
     parse_day_opt(day)
     check_networks(cfg, network)
-    warn_inputs(cfg, network, [_day(day)])
     results = _run_flow("flows.nightly", "nightly", day=day, networks=network, force=force)
     console.print(f"nightly: {len(results)} stage results; browse them with: darkembed ui")
 
@@ -525,7 +512,6 @@ def backfill_cmd(
     days = _days(_day(start), _day(end))
     if not days:
         raise fail(f"END {end} is before START {start}")
-    warn_inputs(cfg, network, days)
     ran = _run_flow("flows.nightly", "backfill", start=start, end=end, networks=network, force=force)
     console.print(f"backfill: ran {len(ran)} day(s): {', '.join(ran) or 'none (all complete)'}")
 
@@ -555,7 +541,6 @@ def demo_cmd(
         console.print(f"world: reusing {sim.out} (darkembed demo --fresh regenerates it)")
     start = sim.start
     end = start + dt.timedelta(days=sim.days - 1)
-    warn_inputs(cfg, None, _days(start, end))
     with console.status(
         f"backfill {start} .. {end}: ingest, labels, corpus, graph, embeddings, evaluation ..."
     ):

@@ -366,3 +366,23 @@ def test_every_kernel_read_stays_inside_the_buffer(tmp_path):
     assert lines["pb12.pcapng"].startswith("1 ") and "bad_block=1" in lines["pb12.pcapng"]
     assert lines["pb16.pcapng"].startswith("1 ") and "bad_block=1" in lines["pb16.pcapng"]
     assert lines["epb12.pcapng"].startswith("1 ")
+
+
+def test_the_stage_warns_of_the_glob_matches_it_skips(tmp_path, caplog):
+    """A directory or a dangling link matching a capture glob is skipped with a warning from the stage itself
+    (what a deployed run logs), and a day with nothing else to read fails naming the patterns."""
+    import datetime as dt
+    import logging
+
+    from darkembed.config import load_config
+    from darkembed.stages.ingest import day_files
+
+    day = tmp_path / "2023-01-01"
+    (day / "sub.pcap").mkdir(parents=True)
+    (day / "gone.pcap").symlink_to(tmp_path / "nowhere")
+    f = tmp_path / "n.yaml"
+    f.write_text(f"networks:\n  - name: x\n    captures: ['{tmp_path}/{{day:%Y-%m-%d}}/*.pcap']\npairs: []\n")
+    with caplog.at_level(logging.WARNING), pytest.raises(FileNotFoundError, match="no input files match"):
+        day_files(load_config(f), "x", dt.date(2023, 1, 1))
+    assert "sub.pcap, a directory: skipped" in caplog.text
+    assert "gone.pcap, a dangling symbolic link" in caplog.text

@@ -12,6 +12,7 @@ staging directory up. See docs/design.md (data contracts) for the partition and 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
@@ -22,6 +23,8 @@ from darkembed.ingest.files import commit_day, part_names, staging_dir
 from darkembed.layout import Layout
 from darkembed.lineage import capture_files
 from darkembed.store import release_scratch
+
+log = logging.getLogger(__name__)
 
 
 class DayPlan(TypedDict):
@@ -65,11 +68,14 @@ class PacketsResult(TypedDict):
 
 
 def day_files(config: Config, network: str, day: dt.date) -> list[Path]:
-    """The network's input files of the day (captures and legacy traces).
+    """The network's input files of the day (captures and legacy traces); each glob match that is skipped (a
+    directory, a dangling symbolic link) is logged as a warning, so that a deployed run shows it too.
 
     Raises:
         FileNotFoundError: no file matches the network's patterns for the day.
     """
+    for problem in config.network(network).input_problems(day):
+        log.warning("ingest[%s/%s]: %s", network, day, problem)
     files = capture_files(config, network, day)
     if not files:
         patterns = config.network(network).inputs_for(day)
