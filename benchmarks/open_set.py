@@ -2,7 +2,7 @@
 
 Run (after building a world and its embeddings, see docs/open-set.md):
 `python benchmarks/open_set.py -c my-world.yaml --world var/w --day 2023-01-02 [--provider darknet-a]
-[--customer darknet-b] [--quantile 0.05] [--score gate]`. Evaluates every setting of the pair's day (no clustering) and joins the
+[--customer darknet-b] [--quantile 0.05] [--score gate] [--thresholds class] [--activity off]`. Evaluates every setting of the pair's day (no clustering) and joins the
 per-host answers with the simulator's answer key (`truth/truth.parquet`): the share of the customer's hosts whose
 true class is `unknown` that receive a known class, closed world (the prediction) and open set (the answer),
 beside the labelled macro F1 of both.
@@ -40,6 +40,11 @@ def main() -> None:
     ap.add_argument(
         "--score", choices=["neighbour", "gate"], default=None, help="evaluate.abstain_score override"
     )
+    ap.add_argument("--thresholds", choices=["pooled", "class"], default=None,
+                    help="evaluate.abstain_thresholds override")  # fmt: skip
+    ap.add_argument(
+        "--activity", choices=["on", "off"], default=None, help="evaluate.abstain_activity override"
+    )
     ap.add_argument("--no-transfer", action="store_true", help="skip the canonical transfer setting")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -51,6 +56,8 @@ def main() -> None:
             "abstain_k": args.k,
             "abstain_calibration": args.calibration,
             "abstain_score": args.score,
+            "abstain_thresholds": args.thresholds,
+            "abstain_activity": None if args.activity is None else args.activity == "on",
         }.items()
         if v is not None
     }
@@ -81,7 +88,8 @@ def main() -> None:
     e = cfg.evaluate
     print(f"{args.provider} -> {args.customer}, {day}, {args.method}: {prov.ips.size} provider and {cust.ips.size} "
           f"customer hosts, {res.anchors} anchors; abstain_k {e.abstain_k}, quantile {e.abstain_quantile}, "
-          f"calibration {e.abstain_calibration}, score {e.abstain_score}; "
+          f"calibration {e.abstain_calibration}, score {e.abstain_score}, thresholds {e.abstain_thresholds}, "
+          f"activity gate {'on' if e.abstain_activity else 'off'}; "
           f"{seconds:.0f} s")  # fmt: skip
     head = f"{'setting':<18} {'F1 closed':>9} {'F1 open':>8} {'coverage':>8} {'ans.prec':>8} {'forced before':>13} {'after':>6}"
     print(head)

@@ -701,7 +701,13 @@ class EvaluateConfig(_Frozen):
         abstain: open-set answers beside the closed-world ones: each prediction gets a confidence and the answer
             `unknown` below its class's threshold (docs/open-set.md); the closed-world scores are unchanged.
         abstain_k: neighbours of the confidence (labelled and background training hosts).
-        abstain_quantile: share of each class's correct validation answers left below its threshold.
+        abstain_quantile: share of the correct validation answers (of each class, or of all with `pooled`
+            thresholds) left below the threshold.
+        abstain_thresholds: `pooled` = one threshold for every class (default); `class` = one per predicted class
+            (classes with too few validation hosts take the pooled one).
+        abstain_activity: add the tested network's activity gate to the confidence (a classifier of its own
+            hosts' traffic features, labelled vs unlabelled, trained on its training folds; needs
+            `abstain_calibration: customer`).
         abstain_calibration: whose validation hosts (of the training folds) set the thresholds: `customer` = the
             customer's labelled ones, mapped as its test hosts are (they carry the alignment's shift); `provider`
             = the classifier's own validation hosts (in its space, no shift).
@@ -723,9 +729,21 @@ class EvaluateConfig(_Frozen):
     dnn_patience: int | None = Field(default=None, ge=1)
     abstain: bool = True
     abstain_k: int = Field(default=10, ge=1)
-    abstain_quantile: float = Field(default=0.05, ge=0, lt=1)
+    abstain_quantile: float = Field(default=0.02, ge=0, lt=1)
     abstain_calibration: Literal["customer", "provider"] = "customer"
     abstain_score: Literal["neighbour", "gate"] = "neighbour"
+    abstain_thresholds: Literal["pooled", "class"] = "pooled"
+    abstain_activity: bool = True
+
+    @model_validator(mode="after")
+    def _activity_needs_customer_calibration(self) -> EvaluateConfig:
+        if self.abstain and self.abstain_activity and self.abstain_calibration != "customer":
+            raise ValueError(
+                "evaluate.abstain_activity scores the customer's hosts by the customer's own traffic, so its "
+                "thresholds must be set on the customer's validation hosts: set evaluate.abstain_calibration: "
+                "customer, or evaluate.abstain_activity: false"
+            )
+        return self
 
 
 class ClusterConfig(_Frozen):

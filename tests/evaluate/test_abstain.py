@@ -5,6 +5,7 @@ import pytest
 
 from darkembed.config import EvaluateConfig
 from darkembed.evaluate.abstain import (
+    ActivityGate,
     GateScore,
     NeighbourScore,
     class_thresholds,
@@ -15,6 +16,7 @@ from darkembed.evaluate.abstain import (
 from darkembed.evaluate.protocol import (
     NetworkDay,
     fold_abstainer,
+    fold_activity_gate,
     make_folds,
     no_adaptation,
     train_classifiers,
@@ -129,7 +131,7 @@ def test_thresholds_never_see_the_test_fold(world, score):
     val = folds.split(k, provider.ips).val
     X[val] += 3.0
     moved = fold_abstainer(NetworkDay(provider.ips, X, labels), folds, k, clfs[k], cfg)
-    assert moved.thresholds != before.thresholds
+    assert (moved.thresholds, moved.default) != (before.thresholds, before.default)
 
 
 def test_open_set_scores():
@@ -193,3 +195,94 @@ def test_gate_learns_known_from_the_labelled_and_unknown_from_the_background():
     y = np.r_[np.full(80, "a", object), np.full(80, "unknown", object)]
     with pytest.raises(ValueError, match="abstention score must be"):
         fit_abstainer(np.r_[lab, bg], y, lab[:5], y[:5], y[:5], score="softmax")
+
+
+def _activity(truth: np.ndarray, seed: int) -> np.ndarray:
+    """Traffic features per host: the novel hosts' differ from every known class's (as a prober's or a
+    backscatter source's packet counts and port spread differ from a scanner's), with noise."""
+    rng = np.random.default_rng(seed)
+    means = {"mirai": 3.0, "censys": 4.0, "shodan": 5.0, "novel": 0.0}
+    base = np.array([means[str(t)] for t in truth])
+    return np.c_[base + rng.normal(scale=0.5, size=base.size), rng.normal(size=(base.size, 3))]
+
+
+def test_activity_gate_learns_known_from_the_hosts_own_traffic():
+    truth = np.array(["mirai"] * 60 + ["novel"] * 60, dtype=object)
+    gate = ActivityGate(_activity(truth, 0), truth != "novel", seed=1)
+    probe = _activity(np.array(["shodan"] * 20 + ["novel"] * 20, dtype=object), 1)
+    logodds = gate(probe)
+    assert np.median(logodds[:20]) > 0 > np.median(logodds[20:])
+    assert gate(np.zeros((0, 4))).shape == (0,)
+    with pytest.raises(ValueError, match="labelled and unlabelled"):
+        ActivityGate(_activity(truth, 0), np.ones(truth.size, bool))
+
+
+def test_pooled_thresholds_are_one_quantile_over_every_correct_answer():
+    conf = np.r_[np.arange(1.0, 40.0), -3.0]
+    y = np.r_[np.full(39, "a", object), ["b"]].astype(object)
+    thr, default = class_thresholds(conf, y, y, quantile=0.05, pooled=True)
+    assert thr == {} and default == 1.0  # floor(0.05 * 41) = 2: the second smallest of 40 is 1.0
+    ab = fit_abstainer(
+        np.random.default_rng(0).normal(size=(30, 4)), np.r_[np.full(20, "a"), np.full(10, "unknown")],
+        np.zeros((1, 4)), np.array(["a"]), np.array(["a"]), pooled=True,
+    )  # fmt: skip
+    assert ab.pooled and ab.thresholds == {} and ab.default == -np.inf  # one answer: too few, always answered
+
+
+def _with_activity(world):
+    provider, customer, truth, folds, clfs = world
+    cust = NetworkDay.of(customer.ips, customer.X, customer.labels, _activity(truth, 5))
+    return provider, cust, truth, folds, clfs
+
+
+def test_activity_gate_forces_fewer_unknown_hosts_at_the_same_quantile(world):
+    """The customer's novel hosts sit among its Mirai hosts in the embedding space (look-alikes: the embeddings
+    cannot tell them apart) but their own traffic differs: the activity gate rejects them."""
+    provider, customer, truth, folds, clfs = _with_activity(world)
+    X = customer.X.copy()
+    novel, mirai = truth == "novel", np.flatnonzero(truth == "mirai")
+    rng = np.random.default_rng(11)
+    X[novel] = X[rng.choice(mirai, novel.sum())] + 0.05 * rng.normal(size=X[novel].shape)
+    customer = NetworkDay.of(customer.ips, X, customer.labels, customer.activity)
+    tc = {int(ip): ("unknown" if t == "novel" else t) for ip, t in zip(customer.ips, truth, strict=True)}
+    forced = {}
+    for activity in (False, True):
+        cfg = CFG.model_copy(update={"abstain_activity": activity, "abstain_quantile": 0.02})
+        res = no_adaptation(provider, customer, folds, cfg, classifiers=clfs)
+        preds = res.predictions()
+        t = np.array([tc[int(ip)] for ip in preds["src_ip"]], dtype=object)
+        forced[activity] = forced_share(t, preds["answer"].to_numpy())
+        assert res.open_set()["open_f1"] > res.macro_f1 - 0.05
+        assert all(set(f.thresholds) == {"*"} for f in res.folds)  # pooled: one threshold per fold
+    assert forced[False] > 0.5 and forced[True] < 0.1
+
+
+def test_activity_gate_never_sees_the_test_fold_or_the_calibration_hosts(world):
+    """The gate of fold k trains on the customer's training-fold hosts only: changing the activity features and
+    labels of fold k's test hosts and of its calibration (validation) hosts leaves its log-odds unchanged; changing
+    a training host's does not."""
+    _, customer, _, folds, _ = _with_activity(world)
+    k = 2
+    split = folds.split(k, customer.ips)
+    probe = _activity(np.array(["censys", "novel"] * 5, dtype=object), 9)
+    before = fold_activity_gate(customer, folds, k, CFG)(probe)
+    F, labels = customer.activity.copy(), customer.labels.copy()
+    hidden = split.test | split.val
+    F[hidden] = np.random.default_rng(3).normal(size=F[hidden].shape) * 10
+    labels[hidden] = "mirai"
+    after = fold_activity_gate(NetworkDay.of(customer.ips, customer.X, labels, F), folds, k, CFG)(probe)
+    np.testing.assert_array_equal(after, before)
+    F2 = customer.activity.copy()
+    F2[split.train] += np.random.default_rng(4).normal(size=F2[split.train].shape)
+    moved = fold_activity_gate(NetworkDay.of(customer.ips, customer.X, customer.labels, F2), folds, k, CFG)(
+        probe
+    )
+    assert not np.array_equal(moved, before)
+
+
+def test_activity_features_must_match_the_hosts_and_need_customer_calibration():
+    with pytest.raises(ValueError, match="activity features of shape"):
+        NetworkDay.of(np.array([1, 2], np.uint32), np.zeros((2, 4)), None, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="abstain_calibration: customer"):
+        EvaluateConfig(abstain_calibration="provider")
+    EvaluateConfig(abstain_calibration="provider", abstain_activity=False)  # the neighbour score alone: fine

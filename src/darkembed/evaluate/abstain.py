@@ -1,4 +1,4 @@
-"""Open-set answers: a confidence per prediction and `unknown` below a per-class threshold (docs/open-set.md).
+"""Open-set answers: a confidence per prediction and `unknown` below a threshold (docs/open-set.md).
 
 The closed-world classifier gives every host one of the provider's classes. Here each prediction also gets a
 confidence, the **background-relative neighbour score** in the classifier's input space:
@@ -14,13 +14,20 @@ auxiliary unknown data, without retraining the classifier (the closed-world numb
 ratio cancels the global stretch an aligner leaves on the customer's vectors, which shifts plain distances and
 softmax confidences between the validation hosts and the aligned test hosts.
 
-Thresholds are per predicted class, by class-conditional (Mondrian) split conformal calibration: with the `n_c`
-validation hosts of class `c` that the classifier gets right, `tau_c` is the `j`-th smallest of their confidences,
-`j = floor(quantile * (n_c + 1))`, so that a new correctly classified host of class `c`, exchangeable with them,
-is answered with probability at least `1 - quantile`. A class with too few correct validation hosts for that
-(`j = 0`, e.g. fewer than 19 at 5 %) takes the threshold pooled over every class's correct validation hosts (the
-same rule over all of them), and is always answered only when even those are too few. The validation hosts are
-those of the training folds (`Folds.split(k).val`): the test fold is never seen.
+To this embedding score the **activity gate** adds its log-odds (`ActivityGate`, `evaluate.abstain_activity`): a
+classifier of the tested network's own hosts by their traffic features of the day (labelled = known, unlabelled =
+background), trained on its training-fold hosts. The embeddings place a look-alike (an unlisted scanner, a bot
+without the fingerprint, a prober on the scanners' ports) among the labelled hosts it resembles; its own traffic
+statistics often tell it apart. The two terms are log-ratios of "known" against "background" evidence from two
+views and add as in naive Bayes.
+
+Thresholds come from split conformal calibration over the correctly classified validation hosts: the threshold is
+the `j`-th smallest of their confidences, `j = floor(quantile * (n + 1))`, so that a new correctly classified host,
+exchangeable with them, is answered with probability at least `1 - quantile`. With `pooled` thresholds (the
+default) the `n` hosts are those of every class; per predicted class (Mondrian calibration) they are the class's
+own, and a class with too few for that (`j = 0`, e.g. fewer than 19 at 5 %) takes the pooled threshold (always
+answered only when even those are too few). The validation hosts are those of the training folds
+(`Folds.split(k).val`): the test fold is never seen, and the activity gate is trained on neither.
 
 Pure in-memory functions: nothing is read or written.
 """
@@ -152,31 +159,93 @@ class GateScore:
         return np.asarray(self._model.decision_function(self._features(np.asarray(X))), dtype=np.float64)
 
 
+class ActivityGate:
+    """The log-odds that a host is of a known class from its **own traffic** (docs/open-set.md, "The activity
+    gate"): a gradient-boosted classifier over the host's activity features of the day (the graph stage's 37
+    per-host features: distinct ports and addresses, packets per port and address, IP length, TTL, TCP MSS,
+    window and timestamp statistics), trained on one network's
+    training hosts, its labelled hosts as "known" and its unlabelled ones as "unknown".
+
+    Trained on the network whose hosts it scores (the customer's own labelled and unlabelled hosts of the
+    training folds, never its calibration or test hosts): a honeypot's or another darknet's traffic statistics do
+    not transfer to this network's, its own do. Tree ensembles are invariant to monotone rescaling, so the raw
+    features are used as they are.
+
+    Args:
+        F: activity features of the training hosts, (n, f).
+        known: True where the training host is labelled, (n,); both values must occur.
+        seed: the boosting's random state.
+    """
+
+    def __init__(self, F: np.ndarray, known: np.ndarray, seed: int = 15) -> None:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        known = np.asarray(known, bool)
+        if known.all() or not known.any():
+            raise ValueError(
+                "abstention activity gate: the training hosts must include labelled and unlabelled ones "
+                f"({int(known.sum())} labelled of {known.size})"
+            )
+        self._model = HistGradientBoostingClassifier(
+            max_iter=200, class_weight="balanced", random_state=seed
+        ).fit(np.asarray(F, dtype=np.float64), known)
+
+    def __call__(self, F: np.ndarray) -> np.ndarray:
+        """Log-odds of "known" per row of `F` (n, f), float64 (n,)."""
+        if len(F) == 0:
+            return np.zeros(0)
+        return np.asarray(self._model.decision_function(np.asarray(F, dtype=np.float64)), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class Abstainer:
     """A fitted confidence and its per-class thresholds for one fold.
 
     Attributes:
-        score: the confidence function (`NeighbourScore` or `GateScore`).
+        score: the confidence function of the embeddings (`NeighbourScore` or `GateScore`).
         thresholds: predicted class -> lowest confidence answered.
         default: threshold of a class without correct validation host (the pooled one; `-inf`: answered).
         unknown: the abstention answer.
+        activity: the tested network's `ActivityGate`, whose log-odds add to the score; None = the embedding
+            score alone.
+        pooled: one threshold for every class (`class_thresholds(pooled=True)`).
     """
 
     score: NeighbourScore | GateScore
     thresholds: dict[str, float]
     default: float
     unknown: str = UNKNOWN
+    activity: ActivityGate | None = None
+    pooled: bool = False
 
-    def confidence(self, X: np.ndarray) -> np.ndarray:
-        return self.score(X)
+    def confidence(self, X: np.ndarray, F: np.ndarray | None = None) -> np.ndarray:
+        """Confidence of vectors `X` (n, e); with an activity gate, plus its log-odds of the hosts' activity
+        features `F` (n, f), which it then needs."""
+        conf = self.score(X)
+        if self.activity is not None:
+            if F is None:
+                raise ValueError("abstention: the activity gate needs the hosts' activity features")
+            conf = conf + self.activity(F)
+        return conf
 
     def recalibrated(
-        self, X_val: np.ndarray, y_val: np.ndarray, pred_val: np.ndarray, quantile: float
+        self,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        pred_val: np.ndarray,
+        quantile: float,
+        F_val: np.ndarray | None = None,
+        activity: ActivityGate | None = None,
+        pooled: bool | None = None,
     ) -> Abstainer:
-        """The same confidence with thresholds set on other validation hosts (`class_thresholds`)."""
-        thresholds, default = class_thresholds(self.score(X_val), y_val, pred_val, quantile, self.unknown)
-        return Abstainer(self.score, thresholds, default, self.unknown)
+        """The same embedding score, with `activity` (if given) added, and thresholds set on other validation
+        hosts (`class_thresholds`; their activity features `F_val` with a gate)."""
+        pooled = self.pooled if pooled is None else pooled
+        out = Abstainer(self.score, {}, float("-inf"), self.unknown, activity, pooled)
+        thresholds, default = class_thresholds(
+            out.confidence(X_val, F_val), y_val, pred_val, quantile, self.unknown, pooled=pooled
+        )
+        return Abstainer(self.score, thresholds, default, self.unknown, activity, pooled)
 
     def answer(self, pred: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """`pred` (object (n,)) with `unknown` where the confidence is below the predicted class's threshold."""
@@ -186,7 +255,13 @@ class Abstainer:
 
 
 def class_thresholds(
-    confidence: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, quantile: float, unknown: str = UNKNOWN
+    confidence: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    quantile: float,
+    unknown: str = UNKNOWN,
+    *,
+    pooled: bool = False,
 ) -> tuple[dict[str, float], float]:
     """Per predicted class, the conformal threshold over the correctly predicted validation hosts (module doc).
 
@@ -195,6 +270,9 @@ def class_thresholds(
         y_true: validation labels, (v,) (`unknown` hosts are ignored).
         y_pred: the classifier's predictions of them, (v,).
         quantile: share of each class's correct validation answers that falls below its threshold, in [0, 1).
+        pooled: one threshold for all classes, over every correct validation answer (no per-class entries):
+            the guarantee holds per host rather than per class, and no class's threshold rests on a handful of
+            validation hosts.
 
     Returns:
         (class -> threshold, the pooled threshold for any other class; `-inf` = always answered).
@@ -204,12 +282,14 @@ def class_thresholds(
     conf = np.asarray(confidence, dtype=np.float64)
     yt, yp = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     right = (yt == yp) & (yt != unknown)
-    pooled = _conformal(conf[right], quantile)
+    together = _conformal(conf[right], quantile)
+    if pooled:
+        return {}, float("-inf") if together is None else together
     out = {}
     for c in sorted(set(yp[right].tolist())):
         own = _conformal(conf[right & (yp == c)], quantile)
-        out[c] = pooled if own is None else own
-    default = float("-inf") if pooled is None else pooled
+        out[c] = together if own is None else own
+    default = float("-inf") if together is None else together
     return {c: float("-inf") if v is None else v for c, v in out.items()}, default
 
 
@@ -230,6 +310,7 @@ def fit_abstainer(
     quantile: float = 0.05,
     unknown: str = UNKNOWN,
     score: str = "neighbour",
+    pooled: bool = False,
 ) -> Abstainer:
     """The abstainer of one fold from the reference network's training and validation hosts only.
 
@@ -241,7 +322,9 @@ def fit_abstainer(
         pred_val: the fold's classifier's predictions on `X_val`, (v,).
         k: neighbours of the score.
         quantile: share of correct validation answers per class left below the threshold.
-        score: the confidence, `neighbour` (`NeighbourScore`) or `gate` (`GateScore`).
+        score: the confidence of the embeddings, `neighbour` (`NeighbourScore`) or `gate` (`GateScore`); an
+            activity gate is added by `Abstainer.recalibrated`.
+        pooled: one threshold for all classes (`class_thresholds`).
     """
     y_train = np.asarray(y_train).astype(str)
     lab = y_train != unknown
@@ -252,8 +335,8 @@ def fit_abstainer(
         conf = GateScore(X_train[lab], X_train[~lab], k=k)
     else:
         raise ValueError(f"abstention score must be 'neighbour' or 'gate', got {score!r}")
-    thresholds, default = class_thresholds(conf(X_val), y_val, pred_val, quantile, unknown)
-    return Abstainer(conf, thresholds, default, unknown)
+    thresholds, default = class_thresholds(conf(X_val), y_val, pred_val, quantile, unknown, pooled=pooled)
+    return Abstainer(conf, thresholds, default, unknown, pooled=pooled)
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ def _reorder(nd: NetworkDay, like: NetworkDay) -> NetworkDay:
             "%d customer hosts lack a provider-space embedding; they keep their own", int(missing.sum())
         )
     X = np.where(missing[:, None], like.X, nd.X[np.maximum(idx, 0)]) if nd.dim == like.dim else nd.X[idx]
-    return NetworkDay(like.ips, X.astype(np.float32), like.labels)
+    return NetworkDay(like.ips, X.astype(np.float32), like.labels, like.activity)
 
 
 def _cluster(

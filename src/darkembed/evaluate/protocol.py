@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ import polars as pl
 from darkembed.adapt.aligners import Aligner, aligner_from_config
 from darkembed.adapt.anchors import LabelsLike, anchor_samples, check_ips, find_anchors, label_vector
 from darkembed.config import AdaptConfig, EvaluateConfig
-from darkembed.evaluate.abstain import Abstainer, fit_abstainer, open_set_scores
+from darkembed.evaluate.abstain import Abstainer, ActivityGate, fit_abstainer, open_set_scores
 from darkembed.evaluate.classifiers import DNNClassifier
 from darkembed.evaluate.folds import Folds, consistent_folds
 from darkembed.evaluate.metrics import Scores, score, summarize
@@ -45,20 +46,34 @@ class NetworkDay:
         ips: uint32 addresses, shape (n,), no repeats.
         X: float32 embeddings, shape (n, e).
         labels: label per host, object (n,) (`unknown` = none).
+        activity: the hosts' activity features of the day (the graph stage's per-host features), float64
+            (n, f), for the open-set answers' activity gate (`evaluate.abstain_activity`); None = not available.
     """
 
     ips: np.ndarray
     X: np.ndarray
     labels: np.ndarray
+    activity: np.ndarray | None = None
 
     @classmethod
-    def of(cls, ips: np.ndarray, X: np.ndarray, labels: LabelsLike | None = None) -> NetworkDay:
-        """Check and bundle `(ips, X)` with labels given as a mapping, a frame or an aligned array."""
+    def of(
+        cls,
+        ips: np.ndarray,
+        X: np.ndarray,
+        labels: LabelsLike | None = None,
+        activity: np.ndarray | None = None,
+    ) -> NetworkDay:
+        """Check and bundle `(ips, X)` with labels given as a mapping, a frame or an aligned array, and
+        optionally the hosts' activity features (row for row)."""
         ips = check_ips(ips)
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[0] != ips.shape[0]:
             raise ValueError(f"{ips.shape[0]} addresses but embeddings of shape {X.shape}")
-        return cls(ips, X, label_vector(ips, labels))
+        if activity is not None:
+            activity = np.asarray(activity, dtype=np.float64)
+            if activity.ndim != 2 or activity.shape[0] != ips.shape[0]:
+                raise ValueError(f"{ips.shape[0]} addresses but activity features of shape {activity.shape}")
+        return cls(ips, X, label_vector(ips, labels), activity)
 
     @property
     def dim(self) -> int:
@@ -87,7 +102,8 @@ class FoldResult:
             a narrow cone (i-DarkVec's Mirai hosts do) and a high cosine does not mean the right neighbourhood.
         confidence: open-set confidence of each prediction (`evaluate.abstain`), float64 (t,); None when off.
         answer: the open-set answer, `y_pred` or `unknown` below the class's threshold, object (t,); None when off.
-        thresholds: the fold's confidence threshold per predicted class (open-set answers); None when off.
+        thresholds: the fold's confidence threshold per predicted class, `*` for every other class (the
+            pooled one: the only entry with `pooled` thresholds); None when off.
     """
 
     fold: int
@@ -212,13 +228,18 @@ def fold_abstainer(
     k: int,
     classifier: DNNClassifier,
     cfg: EvaluateConfig,
-    calibration: tuple[np.ndarray, np.ndarray] | None = None,
+    calibration: tuple[np.ndarray, np.ndarray]
+    | tuple[np.ndarray, np.ndarray, np.ndarray | None]
+    | None = None,
+    activity: ActivityGate | None = None,
 ) -> Abstainer:
     """The open-set confidence and thresholds of test fold `k` (`darkembed.evaluate.abstain`), from hosts of the
     training folds only: the neighbours are `reference`'s training hosts; the thresholds come from `calibration`
-    (validation vectors as the classifier sees them, and their labels) or, without it, from `reference`'s
-    validation hosts. No host of fold `k` is read. The reference-calibrated abstainer is cached per classifier."""
-    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile, cfg.abstain_score)
+    (validation vectors as the classifier sees them, their labels and, with an `activity` gate, their activity
+    features) or, without it, from `reference`'s validation hosts. No host of fold `k` is read. The
+    reference-calibrated abstainer is cached per classifier."""
+    pooled = cfg.abstain_thresholds == "pooled"
+    key = (id(reference), k, cfg.abstain_k, cfg.abstain_quantile, cfg.abstain_score, pooled)
     if classifier in _ABSTAINERS and _ABSTAINERS[classifier][0] == key:
         base = _ABSTAINERS[classifier][1]
     else:
@@ -229,12 +250,49 @@ def fold_abstainer(
         pred_val = classifier.predict(X_val) if X_val.shape[0] else np.zeros(0, object)
         base = fit_abstainer(reference.X[s.train], labels[s.train], X_val, labels[val], pred_val,
                              k=cfg.abstain_k, quantile=cfg.abstain_quantile, unknown=folds.unknown,
-                             score=cfg.abstain_score)  # fmt: skip
+                             score=cfg.abstain_score, pooled=pooled)  # fmt: skip
         _ABSTAINERS[classifier] = (key, base)
     if calibration is None or calibration[0].shape[0] == 0:
         return base
-    X_cal, y_cal = calibration
-    return base.recalibrated(X_cal, y_cal, classifier.predict(X_cal), cfg.abstain_quantile)
+    X_cal, y_cal = calibration[0], calibration[1]
+    F_cal = calibration[2] if len(calibration) > 2 else None  # type: ignore[misc]
+    return base.recalibrated(
+        X_cal,
+        y_cal,
+        classifier.predict(X_cal),
+        cfg.abstain_quantile,
+        F_cal,
+        activity if F_cal is not None else None,
+    )
+
+
+#: Activity gates per tested network's feature matrix (by identity, held weakly) and test fold: the settings of
+#: one customer share them.
+_GATES: dict[tuple, tuple[weakref.ref, ActivityGate | None]] = {}
+
+
+def fold_activity_gate(network: NetworkDay, folds: Folds, k: int, cfg: EvaluateConfig) -> ActivityGate | None:
+    """The activity gate of `network`'s test fold `k` (`darkembed.evaluate.abstain.ActivityGate`), trained on its
+    hosts of the training folds only (neither fold `k` nor the validation hosts, which calibrate the
+    thresholds); None without activity features, or when those hosts are all labelled or all unlabelled."""
+    if network.activity is None:
+        return None
+    for stale in [key for key, (ref, _) in _GATES.items() if ref() is None]:
+        del _GATES[stale]
+    key = (id(network.activity), id(folds), k, cfg.seed, network.ips.size)
+    if key in _GATES and _GATES[key][0]() is network.activity:
+        return _GATES[key][1]
+    train = folds.split(k, network.ips).train
+    known = folds.relabel(network.labels)[train].astype(str) != folds.unknown
+    gate = None
+    if known.all() or not known.any():
+        log.warning(
+            "fold %d: no activity gate (%d labelled of %d training hosts)", k, known.sum(), known.size
+        )
+    else:
+        gate = ActivityGate(network.activity[train], known, seed=cfg.seed)
+    _GATES[key] = (weakref.ref(network.activity), gate)
+    return gate
 
 
 def _check_dims(provider: NetworkDay, customer: NetworkDay, what: str) -> None:
@@ -266,6 +324,7 @@ def _evaluate(
         # the customer's labelled validation hosts (training folds) calibrate the thresholds, mapped as the test
         # hosts are: they carry the same shift from the provider's space
         cal = split.val & (labels.astype(str) != folds.unknown) if own_val else np.zeros_like(test)
+        gate = fold_activity_gate(customer, folds, k, cfg) if own_val and cfg.abstain_activity else None  # type: ignore[union-attr,arg-type]
         X = customer.X[test | cal]
         al_s, al_anchors, cos, p10 = 0.0, np.zeros(0, np.uint32), float("nan"), float("nan")
         if mapper is not None:
@@ -279,10 +338,11 @@ def _evaluate(
         res = FoldResult(k, customer.ips[test], labels[test], pred, score(labels[test], pred),
                          clf.fit_seconds, al_s, al_anchors, cos, p10)  # fmt: skip
         if open_set:
-            calibration = (X_cal, labels[cal]) if own_val else None
-            abstainer = fold_abstainer(reference, folds, k, clf, cfg, calibration)  # type: ignore[arg-type]
-            res.thresholds = abstainer.thresholds
-            res.confidence = abstainer.confidence(X)
+            F = customer.activity if gate is not None else None
+            calibration = (X_cal, labels[cal], None if F is None else F[cal]) if own_val else None
+            abstainer = fold_abstainer(reference, folds, k, clf, cfg, calibration, gate)  # type: ignore[arg-type]
+            res.thresholds = {**abstainer.thresholds, "*": abstainer.default}
+            res.confidence = abstainer.confidence(X, None if F is None else F[test])
             res.answer = abstainer.answer(pred, res.confidence)
         log.info("%s fold %d: macro F1 %.3f (%d test hosts)", setting, k, res.scores.macro["f1"], test.sum())
         results.append(res)

@@ -206,7 +206,8 @@ def _customer_day_only(
     fresh.update(corpus)
     c_ips, c_X = fresh.embed(cust.ips)
     keep = np.isin(cust.ips, c_ips)  # every active host is in the day's corpus: normally all of them
-    return NetworkDay.of(c_ips, c_X, cust.labels[keep]), own[keep]
+    activity = None if cust.activity is None else cust.activity[keep]
+    return NetworkDay.of(c_ips, c_X, cust.labels[keep], activity), own[keep]
 
 
 def canonical_transfer(

@@ -4,6 +4,7 @@ graphs of a window of days, whether a partition is current, and the file names i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,8 @@ from darkembed.config import Config
 from darkembed.layout import Layout
 from darkembed.lineage import partition_stale
 from darkembed.store import partition_files, read_manifest
+
+log = logging.getLogger(__name__)
 
 #: The LineSentence file of a `corpus` partition (what Word2Vec trains from).
 CORPUS_FILE = "corpus.txt"
@@ -94,7 +97,29 @@ def load_network_day(config: Config, method: str, network: str, day: dt.date) ->
         .to_series()
         .to_numpy()
     )
-    return NetworkDay.of(ips, X, frame["label"].to_numpy()), own.astype(object)
+    activity = (
+        host_activity(config, network, day, ips)
+        if config.evaluate.abstain and config.evaluate.abstain_activity
+        else None
+    )
+    return NetworkDay.of(ips, X, frame["label"].to_numpy(), activity), own.astype(object)
+
+
+def host_activity(config: Config, network: str, day: dt.date, ips: np.ndarray) -> np.ndarray | None:
+    """The graph stage's per-host activity features of the day (`darkembed.graph.FEATURES`), row for row with
+    `ips` (zeros for a host the graph lacks); None, with a warning, when the day's graph partition is not complete
+    (the open-set answers then use the embeddings' confidence alone)."""
+    from darkembed.graph import FEATURES
+    from darkembed.store import is_complete
+
+    part = Layout(config.data_path).graph(network, day)
+    if not is_complete(part):
+        log.warning("%s %s: no complete graph partition at %s: open-set answers without the activity gate",
+                    network, day, part)  # fmt: skip
+        return None
+    hosts = pl.read_parquet(part / "hosts.parquet", columns=["src_ip", *FEATURES])
+    rows = pl.DataFrame({"src_ip": np.asarray(ips, dtype=np.uint32)}).join(hosts, on="src_ip", how="left")
+    return rows.select(FEATURES).fill_null(0.0).to_numpy().astype(np.float64)
 
 
 def day_graphs(config: Config, network: str, day: dt.date, days: int, features: bool) -> list:
