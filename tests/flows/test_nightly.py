@@ -65,6 +65,8 @@ def test_backfill_runs_every_stage_and_resumes(world):
         "align/procrustes",
         "independent",
     } <= set(summary["setting"].to_list())
+    # the open-set answers read the customer's traffic features: its graph partition is a recorded input
+    assert str(lay.graph("darknet-b", D2)) in {r.get("partition") for r in read_manifest(res)["inputs"]}
     # the analyst's list of unknown clusters is written (possibly empty on a tiny world), with its schema
     profiles = pl.read_parquet(res / "unknown_clusters.parquet")
     assert {"rank", "cluster", "hosts", "top_ports", "hour_profile", "space"} <= set(profiles.columns)

@@ -137,6 +137,8 @@ def adapt_pair(
     part = lay.partition("results", day, pair_name(provider, customer), method)
     inputs = [lay.partition(s, day, n, m) for n in (provider, customer)
               for s, m in (("embeddings", method), ("models", method), ("labels", None), ("corpus", None))]  # fmt: skip
+    if pair.customer.activity is not None:  # the open-set answers' activity gate read the customer's graph
+        inputs.append(lay.graph(customer, day))
     with write_partition(
         part, dataset="results", config_hash=config.stage_hash("results"), inputs=inputs
     ) as w:
