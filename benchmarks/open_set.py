@@ -65,7 +65,7 @@ def main() -> None:
         cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(update=over)})
     day = dt.date.fromisoformat(args.day)
     prov, _ = load_network_day(cfg, args.method, args.provider, day)
-    cust, own = load_network_day(cfg, args.method, args.customer, day)
+    cust, own = load_network_day(cfg, args.method, args.customer, day, activity=True)
     transferred = None
     if args.method == "idarkvec" and not args.no_transfer:  # canonical transfer, as the adapt stage builds it
         from darkembed.adapt.anchors import find_anchors

@@ -34,7 +34,7 @@ Pure in-memory functions: nothing is read or written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
@@ -236,16 +236,14 @@ class Abstainer:
         quantile: float,
         F_val: np.ndarray | None = None,
         activity: ActivityGate | None = None,
-        pooled: bool | None = None,
     ) -> Abstainer:
         """The same embedding score, with `activity` (if given) added, and thresholds set on other validation
         hosts (`class_thresholds`; their activity features `F_val` with a gate)."""
-        pooled = self.pooled if pooled is None else pooled
-        out = Abstainer(self.score, {}, float("-inf"), self.unknown, activity, pooled)
+        scored = replace(self, activity=activity)
         thresholds, default = class_thresholds(
-            out.confidence(X_val, F_val), y_val, pred_val, quantile, self.unknown, pooled=pooled
+            scored.confidence(X_val, F_val), y_val, pred_val, quantile, self.unknown, pooled=self.pooled
         )
-        return Abstainer(self.score, thresholds, default, self.unknown, activity, pooled)
+        return replace(scored, thresholds=thresholds, default=default)
 
     def answer(self, pred: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """`pred` (object (n,)) with `unknown` where the confidence is below the predicted class's threshold."""

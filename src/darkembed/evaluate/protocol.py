@@ -228,9 +228,7 @@ def fold_abstainer(
     k: int,
     classifier: DNNClassifier,
     cfg: EvaluateConfig,
-    calibration: tuple[np.ndarray, np.ndarray]
-    | tuple[np.ndarray, np.ndarray, np.ndarray | None]
-    | None = None,
+    calibration: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
     activity: ActivityGate | None = None,
 ) -> Abstainer:
     """The open-set confidence and thresholds of test fold `k` (`darkembed.evaluate.abstain`), from hosts of the
@@ -254,8 +252,7 @@ def fold_abstainer(
         _ABSTAINERS[classifier] = (key, base)
     if calibration is None or calibration[0].shape[0] == 0:
         return base
-    X_cal, y_cal = calibration[0], calibration[1]
-    F_cal = calibration[2] if len(calibration) > 2 else None  # type: ignore[misc]
+    X_cal, y_cal, F_cal = calibration
     return base.recalibrated(
         X_cal,
         y_cal,
@@ -266,9 +263,9 @@ def fold_abstainer(
     )
 
 
-#: Activity gates per tested network's feature matrix (by identity, held weakly) and test fold: the settings of
-#: one customer share them.
-_GATES: dict[tuple, tuple[weakref.ref, ActivityGate | None]] = {}
+#: Activity gates per tested network (its feature matrix and labels), folds and test fold, by identity and held
+#: weakly: the settings of one customer share them.
+_GATES: dict[tuple, tuple[tuple[weakref.ref, ...], ActivityGate | None]] = {}
 
 
 def fold_activity_gate(network: NetworkDay, folds: Folds, k: int, cfg: EvaluateConfig) -> ActivityGate | None:
@@ -277,10 +274,11 @@ def fold_activity_gate(network: NetworkDay, folds: Folds, k: int, cfg: EvaluateC
     thresholds); None without activity features, or when those hosts are all labelled or all unlabelled."""
     if network.activity is None:
         return None
-    for stale in [key for key, (ref, _) in _GATES.items() if ref() is None]:
+    for stale in [key for key, (refs, _) in _GATES.items() if any(r() is None for r in refs)]:
         del _GATES[stale]
-    key = (id(network.activity), id(folds), k, cfg.seed, network.ips.size)
-    if key in _GATES and _GATES[key][0]() is network.activity:
+    inputs = (network.activity, network.labels, folds)
+    key = (*map(id, inputs), k, cfg.seed)
+    if key in _GATES and all(r() is x for r, x in zip(_GATES[key][0], inputs, strict=True)):
         return _GATES[key][1]
     train = folds.split(k, network.ips).train
     known = folds.relabel(network.labels)[train].astype(str) != folds.unknown
@@ -291,7 +289,7 @@ def fold_activity_gate(network: NetworkDay, folds: Folds, k: int, cfg: EvaluateC
         )
     else:
         gate = ActivityGate(network.activity[train], known, seed=cfg.seed)
-    _GATES[key] = (weakref.ref(network.activity), gate)
+    _GATES[key] = (tuple(map(weakref.ref, inputs)), gate)
     return gate
 
 

@@ -183,7 +183,7 @@ def read_pair(config: Config, provider: str, customer: str, day: dt.date, method
     """
     lay = Layout(config.data_path)
     prov, _ = load_network_day(config, method, provider, day)
-    cust, own = load_network_day(config, method, customer, day)
+    cust, own = load_network_day(config, method, customer, day, activity=True)
     corpus = lay.corpus(customer, day) / CORPUS_FILE
     if config.adapt.customer_history == "day":  # [TNSM] Table II: the customer owns this one day only
         cust, own = _customer_day_only(config, corpus, cust, own)

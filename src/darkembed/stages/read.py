@@ -83,9 +83,12 @@ def labelled_embeddings(
     return ips, X, frame
 
 
-def load_network_day(config: Config, method: str, network: str, day: dt.date) -> tuple[Any, np.ndarray]:
+def load_network_day(
+    config: Config, method: str, network: str, day: dt.date, *, activity: bool = False
+) -> tuple[Any, np.ndarray]:
     """Embeddings of the day's active hosts with their labels (a `NetworkDay`), and, row for row, the labels the
-    network knows by itself (`OWN_SOURCE_PREFIXES`; "unknown" elsewhere)."""
+    network knows by itself (`OWN_SOURCE_PREFIXES`; "unknown" elsewhere). With `activity` (the customer of a pair)
+    and the open-set activity gate configured, also the hosts' activity features (`host_activity`)."""
     from darkembed.evaluate.protocol import NetworkDay
 
     ips, X, frame = labelled_embeddings(config, method, network, day)
@@ -97,12 +100,11 @@ def load_network_day(config: Config, method: str, network: str, day: dt.date) ->
         .to_series()
         .to_numpy()
     )
-    activity = (
-        host_activity(config, network, day, ips)
-        if config.evaluate.abstain and config.evaluate.abstain_activity
-        else None
+    ev = config.evaluate
+    features = (
+        host_activity(config, network, day, ips) if activity and ev.abstain and ev.abstain_activity else None
     )
-    return NetworkDay.of(ips, X, frame["label"].to_numpy(), activity), own.astype(object)
+    return NetworkDay.of(ips, X, frame["label"].to_numpy(), features), own.astype(object)
 
 
 def host_activity(config: Config, network: str, day: dt.date, ips: np.ndarray) -> np.ndarray | None:
